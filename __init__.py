@@ -1,0 +1,52 @@
+"""tfbsim — atomistic interface simulation for all-solid-state thin-film batteries.
+
+Build crystals, slabs, amorphous LiPON and their interfaces (``tfbsim.structures``, ``tfbsim.interfaces``),
+run machine-learned-potential MD on them (``tfbsim.workflows``), and analyse Li transport, LiPON speciation
+and interphase growth (``tfbsim.analysis``).
+
+The short public API below is imported lazily, so ``import tfbsim`` (and ``tfbsim --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module (relative to the package) that defines it
+_API: dict[str, str] = {
+    # errors
+    "TfbsimError": "errors",
+    "ConfigError": "errors",
+    "StructureError": "errors",
+    "PotentialError": "errors",
+    "ModelNotFoundError": "errors",
+    "TrajectoryError": "errors",
+    "AnalysisError": "errors",
+    "SimulationUnstable": "errors",
+    # files
+    "read_structure": "structures.io",
+    "write_structure": "structures.io",
+    # potentials and provenance
+    "load_potential": "workflows.potentials",
+    "check_coverage": "workflows.potentials",
+    "provenance": "workflows.provenance",
+    "configure_logging": "cli",
+}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _API[name]
+    except KeyError:
+        raise AttributeError(f"module 'tfbsim' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,253 @@
+"""The ``tfbsim`` command line: a thin Typer layer over the library.
+
+Each command parses its options, loads and validates configuration, calls one library function, writes the
+requested files (atomically, only after success) and prints a short summary. Heavy imports happen inside the
+commands so that ``tfbsim --help`` is fast.
+
+Conventions (all commands)
+--------------------------
+- Structures are written with ``-o/--output PATH`` (format from the suffix, extxyz by default).
+- Machine-readable results go to ``--json PATH``; a short human summary goes to stdout.
+- ``--config FILE.yaml`` where a command has many settings; CLI flags override the file; unknown keys fail.
+- Exit codes: 0 ok; 2 bad input or configuration (one line ``error: ...``, nothing written); 3 simulation
+  unstable (guard tripped, trajectory kept); 1 anything unexpected (a bug: traceback with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .errors import SimulationUnstable, TfbsimError
+
+logger = logging.getLogger("tfbsim")
+
+
+# ----------------------------------------------------------------------------------------- plumbing
+def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
+    """Install one stderr handler on the ``tfbsim`` logger (CLI and notebooks; library code never does).
+
+    Parameters
+    ----------
+    verbosity
+        0: warnings and above, 1: info, 2+: debug.
+    quiet
+        Errors only.
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    pkg_logger = logging.getLogger("tfbsim")
+    for handler in list(pkg_logger.handlers):
+        if getattr(handler, "_tfbsim", False):
+            pkg_logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler._tfbsim = True  # type: ignore[attr-defined]
+    pkg_logger.addHandler(handler)
+    pkg_logger.setLevel(level)
+
+
+class _Group(TyperGroup):
+    """Root group that maps exceptions to the documented exit codes."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SimulationUnstable as exc:
+            _report(ctx, exc)
+            raise typer.Exit(3) from None
+        except TfbsimError as exc:
+            _report(ctx, exc)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so, with the traceback on request
+            if _is_cli_signal(exc):
+                raise
+            if ctx.meta.get("tfbsim_debug"):
+                traceback.print_exc()
+            else:
+                typer.echo(
+                    f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback and "
+                    "please report it)",
+                    err=True,
+                )
+            raise typer.Exit(1) from None
+
+
+def _is_cli_signal(exc: BaseException) -> bool:
+    """Exit/Abort/usage errors of typer or click: let the framework handle them."""
+    module = type(exc).__module__
+    return isinstance(exc, (typer.Exit, typer.Abort)) or module.startswith(("click", "typer"))
+
+
+def _report(ctx: typer.Context, exc: BaseException) -> None:
+    if ctx.meta.get("tfbsim_debug"):
+        traceback.print_exc()
+    typer.echo(f"error: {exc}", err=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tfbsim {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="tfbsim: build, simulate and analyse thin-film battery interfaces (LiPON, Li, LiCoO2, Li2S).",
+)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log output (-vv: debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only errors on stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """tfbsim command line."""
+    ctx.meta["tfbsim_debug"] = debug
+    ctx.meta["tfbsim_quiet"] = quiet
+    configure_logging(verbose, quiet=quiet)
+
+
+def _sub(name: str, help_text: str) -> typer.Typer:
+    sub = typer.Typer(no_args_is_help=True, add_completion=False, help=help_text)
+    app.add_typer(sub, name=name)
+    return sub
+
+
+build_app = _sub("build", "Build crystals, slabs, amorphous LiPON and interfaces.")
+analyze_app = _sub("analyze", "Analyse structures and trajectories (coordination, diffusion, interphase).")
+potential_app = _sub("potential", "Inspect and evaluate potentials.")
+db_app = _sub("db", "Query a campaign's results database.")
+
+# Shared option types --------------------------------------------------------------------------------------
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write machine-readable results to this file.")]
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Output structure file (format from suffix; extxyz default).")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Potential: MACE file, bundled, mace-mp-0:small, chgnet, emt, lj.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32 or float64.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML file with settings; CLI flags override it.")]
+AllowDownloadOpt = Annotated[
+    bool, typer.Option("--allow-download", help="Allow downloading a named MACE foundation model into the mace cache.")
+]
+
+
+def _write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        from .structures.io import write_json
+
+        write_json(path, data)
+
+
+def _quiet(ctx: typer.Context) -> bool:
+    return bool(ctx.find_root().meta.get("tfbsim_quiet"))
+
+
+def _say(ctx: typer.Context, text: str) -> None:
+    """Print the human summary unless --quiet."""
+    if not _quiet(ctx):
+        typer.echo(text)
+
+
+# -------------------------------------------------------------------------------------------- potential
+@potential_app.command("info")
+def potential_info_cmd(
+    ctx: typer.Context,
+    spec: Annotated[str, typer.Argument(help="Model spec (file path or name).")],
+    json_out: JsonOpt = None,
+    device: DeviceOpt = "cpu",
+    dtype: DtypeOpt = "float32",
+    allow_download: AllowDownloadOpt = False,
+) -> None:
+    """Describe a potential: kind, elements, cutoff, parameters, sha256."""
+    from .workflows.potentials import potential_info
+
+    info = potential_info(spec, device=device, dtype=dtype, allow_download=allow_download)
+    _write_json(json_out, info)
+    _say(
+        ctx,
+        f"{info['spec']} ({info['kind']}): {len(info['elements'])} elements, r_max {info['r_max_ang']} Å, "
+        f"{info['n_params']} parameters, {info['dtype']}, sha256 {str(info['sha256'])[:12]}",
+    )
+
+
+@potential_app.command("eval")
+def potential_eval_cmd(
+    ctx: typer.Context,
+    structure: Annotated[Path, typer.Argument(help="Structure file (any ASE format).")],
+    model: ModelOpt = "bundled",
+    json_out: JsonOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "float64",
+    allow_download: AllowDownloadOpt = False,
+) -> None:
+    """Energy, forces and stress of a structure with a potential."""
+    from .structures.io import read_structure
+    from .workflows.evaluate import evaluate
+
+    atoms = read_structure(structure)
+    result = evaluate(atoms, model, device=device, dtype=dtype, allow_download=allow_download)
+    _write_json(json_out, result)
+    _say(
+        ctx,
+        f"{result['n_atoms']} atoms: E = {result['energy_ev']:.6f} eV ({result['energy_per_atom_ev']:.6f} eV/atom), "
+        f"max |F| = {result['max_force_ev_ang']:.4f} eV/Å",
+    )
+
+
+# ------------------------------------------------------------------------------------------------- demo
+@app.command("demo")
+def demo_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),
+    model: ModelOpt = "chgnet",
+) -> None:
+    """Interim demo (until the main job lands): bcc Li -> potential evaluation -> 20 MD steps."""
+    from ase import units
+    from ase.build import bulk
+    from ase.md.langevin import Langevin
+
+    from .structures.io import write_structure
+    from .workflows.evaluate import evaluate
+    from .workflows.potentials import check_coverage, load_potential
+
+    _say(ctx, "interim demo: the main job (LiPON bulk + Li/LiPON interface report) is not implemented yet;")
+    _say(ctx, "running the most complete real path that exists: build bcc Li, evaluate it, 20 MD steps at 300 K")
+    atoms = bulk("Li", "bcc", a=3.51, cubic=True) * 2
+    calc = load_potential(model, device="cpu")
+    check_coverage(calc, atoms)
+    result = evaluate(atoms, calc)
+    atoms.calc = calc
+    dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=300, friction=0.02, rng=__import__("numpy").random.default_rng(0))
+    dyn.run(20)
+    out.mkdir(parents=True, exist_ok=True)
+    write_structure(out / "li_md_final.extxyz", atoms)
+    _write_json(out / "eval.json", result)
+    _say(ctx, f"E = {result['energy_per_atom_ev']:.4f} eV/atom with {model}; T after 20 steps = "
+              f"{atoms.get_temperature():.0f} K; files in {out}/")
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Stack phases into interfaces and full cells with region tags and strain reports (pure builders)."""

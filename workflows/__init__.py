@@ -1,0 +1,1 @@
+"""Everything that runs a potential or schedules work: potentials, MD, protocols, training, campaigns."""

@@ -1,0 +1,1 @@
+"""Run-directory files: H5MD trajectories, checkpoints, logs."""

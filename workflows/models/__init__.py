@@ -1,0 +1,1 @@
+"""Bundled model files (see MODEL_CARD.md)."""

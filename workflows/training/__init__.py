@@ -1,0 +1,1 @@
+"""Dataset generation, labelling, training (mace_run_train) and evaluation of MACE potentials."""
