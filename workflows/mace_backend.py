@@ -14,8 +14,10 @@ bundled file after its sha256 was checked.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import io
 import logging
 import os
 import warnings
@@ -66,18 +68,23 @@ def import_mace() -> SimpleNamespace:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*cuequivariance.*")
             warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.jit.*")
+            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
             # mace logs "cuequivariance ... not available" on the root logger at import; silence that one.
             root = logging.getLogger()
             level = root.level
             root.setLevel(logging.ERROR)
+            noise = io.StringIO()
             try:
-                import mace
-                import torch
-                from e3nn import o3
-                from mace import modules
-                from mace.calculators import MACECalculator
+                with contextlib.redirect_stdout(noise):  # mace prints a cuequivariance note at import
+                    import mace
+                    import torch
+                    from e3nn import o3
+                    from mace import modules
+                    from mace.calculators import MACECalculator
             finally:
                 root.setLevel(level)
+            if noise.getvalue().strip():
+                logger.debug("mace import: %s", noise.getvalue().strip())
     except ImportError as exc:
         raise PotentialError(
             f"mace-torch is not importable ({exc}); install it with `pip install torch==2.13.0 mace-torch`"
