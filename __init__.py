@@ -33,6 +33,11 @@ _API: dict[str, str] = {
     "check_coverage": "workflows.potentials",
     "provenance": "workflows.provenance",
     "configure_logging": "cli",
+    # coordination and speciation
+    "Coordination": "analysis.coordination",
+    "classify_atoms": "analysis.speciation",
+    "partial_rdf": "analysis.rdf",
+    "bonds": "analysis.neighbours",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -294,6 +294,74 @@ def train_evaluate_cmd(
               f"F RMSE {errors['forces_rmse_mev_ang']:.0f} meV/Å")
 
 
+# ---- coordination (issue 5) -------------------------------------------------------------------------------
+@analyze_app.command("coordination")
+def analyze_coordination_cmd(
+    ctx: typer.Context,
+    structure: Annotated[Path, typer.Argument(help="Structure or trajectory: tfbsim H5MD or any ASE-readable file.")],
+    frames: Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP.")] = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="Only atoms with this region label.")] = None,
+    z_window_ang: Annotated[
+        Optional[tuple[float, float]],
+        typer.Option("--z-window-ang", help="Only atoms with z in [LO, HI) Å (after wrapping), frame by frame."),
+    ] = None,
+    cutoff: Annotated[
+        Optional[list[str]],
+        typer.Option("--cutoff", help="Bond cutoff PAIR=Å (e.g. P-N=2.1) or PAIR=rdf; repeatable. Pairs: "
+                                      "P-O, P-N, Li-O, Li-N, Li-S."),
+    ] = None,
+    cutoffs: Annotated[
+        str, typer.Option("--cutoffs", help="default, or rdf: cutoffs from the first minimum of each partial g(r).")
+    ] = "default",
+    rdf: Annotated[
+        Optional[list[str]], typer.Option("--rdf", help="Also compute g(r) and running CN of this pair (e.g. P-O).")
+    ] = None,
+    rdf_r_max_ang: Annotated[float, typer.Option("--rdf-r-max-ang", help="RDF range (Å).")] = 5.0,
+    dt_fs: Annotated[
+        Optional[float], typer.Option("--dt-fs", help="Time between stored frames (fs), if the file has no times.")
+    ] = None,
+    no_pbc: Annotated[
+        bool, typer.Option("--no-pbc", help="Analyse as an isolated cluster (no periodic images).")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress", help="Show progress bars.")] = False,
+    json_out: JsonOpt = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the figure to this PNG file.")] = None,
+) -> None:
+    """N (N0/Na/Nd/Nt), O (O0/Onb/Ob), P (Qn, CN), phosphate clusters and Li polyhedra, averaged over frames."""
+    from .analysis.coordination import Coordination
+    from .analysis.plots import plot_coordination, save_figure
+    from .analysis.speciation import SPECIATION_PAIRS
+    from .errors import ConfigError
+    from .workflows.provenance import provenance, utc_now
+
+    started = utc_now()
+    if cutoffs not in ("default", "rdf"):
+        raise ConfigError(f"--cutoffs must be 'default' or 'rdf', got {cutoffs!r}")
+    cutoff_setting = [*(f"{p}=rdf" for p in SPECIATION_PAIRS if cutoffs == "rdf"), *(cutoff or [])]
+    settings = {
+        "frames": frames, "region": region, "z_window_ang": z_window_ang, "cutoffs": cutoff_setting or None,
+        "dt_fs": dt_fs, "pbc": False if no_pbc else None, "rdf_pairs": rdf or None, "rdf_r_max_ang": rdf_r_max_ang,
+    }
+    data = Coordination(str(structure), **settings).run(progress=progress).to_dict()
+    fig = plot_coordination(data) if plot is not None else None
+    data["provenance"] = provenance(config=settings, started_utc=started, extra={"input": str(structure)})
+    _write_json(json_out, data)
+    if fig is not None:
+        save_figure(fig, plot)
+
+    def nonzero(block: dict, keys: tuple[str, ...]) -> str:
+        return " ".join(f"{k} {block[k]:.2f}" for k in keys if block.get(k)) or "-"
+
+    n, o, p, li = data["N"], data["O"], data["P"], data["Li"]
+    poly = " ".join(f"{k} {v:.2f}" for k, v in list(li["polyhedra"].items())[:3]) or "-"
+    _say(ctx, f"{data['n_frames']} frame(s); cutoffs (Å): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in data["cutoffs_ang"].items()))
+    _say(ctx, f"N ({n['count']}): {nonzero(n, ('N0', 'Na', 'Nd', 'Nt', 'N_over'))} | "
+              f"O ({o['count']}): {nonzero(o, ('O0', 'Onb', 'Ob', 'O_over'))} | "
+              f"P ({p['count']}): {nonzero(p, ('Q0', 'Q1', 'Q2', 'Q3', 'Q4', 'Q_over'))}, CN {p['mean_cn']:.2f} | "
+              f"Li ({li['count']}): CN {li['mean_cn']:.2f}, {poly}")
+
+
 # ------------------------------------------------------------------------------------------------- demo
 @app.command("demo")
 def demo_cmd(

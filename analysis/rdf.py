@@ -1,0 +1,259 @@
+"""Partial radial distribution functions g_AB(r) and running coordination numbers.
+
+For a pair A-B in a periodic cell of volume V with N_A and N_B atoms,
+
+    g_AB(r) = V / (N_A * N_B') * h_AB(r) / (4 pi r^2 dr)
+
+where h_AB(r) counts directed A -> B neighbours in the shell [r, r + dr) (each A-B bond once when A != B, twice
+when A == B) and N_B' = N_B (A != B) or N_A - 1 (A == B). The running coordination number of B around A is
+
+    n_AB(r) = (1 / N_A) * sum_{r' < r} h_AB(r')  ( = 4 pi rho_B * integral_0^r g_AB(r') r'^2 dr' ),
+
+evaluated at the upper edge of each bin. Both are normalised frame by frame (the volume may change in NPT) and
+averaged over frames. Distances come from :func:`tfbsim.analysis.neighbours.bonds`, so every periodic image is
+counted, also when ``r_max_ang`` exceeds half the cell.
+
+:func:`first_minimum` locates the first minimum after the first peak, the usual choice of a bond cutoff
+(``Coordination(cutoffs="rdf")``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import AnalysisError, ConfigError, TrajectoryError
+from .neighbours import _as_pbc, _check_cell, _split_pair, bonds, parse_cutoffs
+from .trajectory import Trajectory, TrajectoryLike
+
+__all__ = ["RDFResult", "RDFAccumulator", "partial_rdf", "first_minimum", "parse_pairs"]
+
+logger = logging.getLogger(__name__)
+
+
+def parse_pairs(pairs: Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
+    """``["P-O", ("Li", "N")]`` -> ``[("P", "O"), ("Li", "N")]`` (validated, duplicates dropped).
+
+    Order matters for the coordination number: ``"P-O"`` counts O around P, ``"O-P"`` P around O.
+    """
+    out: list[tuple[str, str]] = []
+    for p in pairs:
+        a, b = _split_pair(p) if isinstance(p, str) else (str(p[0]), str(p[1]))
+        parse_cutoffs({(a, b): 1.0})  # validates the element symbols
+        if (a, b) not in out:
+            out.append((a, b))
+    if not out:
+        raise ConfigError("no RDF pairs given; pass e.g. ['P-O', 'Li-N']")
+    return out
+
+
+@dataclass(frozen=True)
+class RDFResult:
+    """Partial RDFs averaged over frames.
+
+    Attributes
+    ----------
+    r_ang : numpy.ndarray, shape (n_bins,)
+        Bin centres (Å).
+    edges_ang : numpy.ndarray, shape (n_bins + 1,)
+        Bin edges (Å).
+    g : dict[str, numpy.ndarray]
+        ``{"P-O": g(r)}`` (dimensionless), one array of shape (n_bins,) per pair.
+    cn : dict[str, numpy.ndarray]
+        Running coordination number of B around A at the upper bin edges, shape (n_bins,).
+    n_frames : int
+    pairs : tuple of (str, str)
+    """
+
+    r_ang: np.ndarray
+    edges_ang: np.ndarray
+    g: dict[str, np.ndarray]
+    cn: dict[str, np.ndarray]
+    n_frames: int
+    pairs: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def first_minimum(self, pair: str) -> float | None:
+        """First minimum of ``g[pair]`` after its first peak (Å), or None when there is none."""
+        return first_minimum(self.r_ang, self.g[pair])
+
+    def cn_at(self, pair: str, r_ang: float) -> float:
+        """Running coordination number of ``pair`` at distance ``r_ang`` (Å), linearly interpolated."""
+        return float(np.interp(r_ang, self.edges_ang[1:], self.cn[pair]))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: ``r_ang``, ``g``, ``cn``, ``first_minimum_ang``, ``n_frames``."""
+        return {
+            "n_frames": self.n_frames,
+            "r_ang": self.r_ang,
+            "g": dict(self.g),
+            "cn": dict(self.cn),
+            "first_minimum_ang": {name: self.first_minimum(name) for name in self.g},
+        }
+
+
+class RDFAccumulator:
+    """Accumulate partial RDFs frame by frame (memory independent of the number of frames).
+
+    Parameters
+    ----------
+    symbols
+        Chemical symbol of every atom.
+    pairs
+        Element pairs, e.g. ``["P-O", "Li-N"]``.
+    r_max_ang
+        Largest distance (Å).
+    bin_width_ang
+        Histogram bin width (Å).
+    """
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        pairs: Iterable[str | tuple[str, str]],
+        *,
+        r_max_ang: float = 5.0,
+        bin_width_ang: float = 0.02,
+    ) -> None:
+        if not (math.isfinite(r_max_ang) and r_max_ang > 0):
+            raise ConfigError(f"r_max_ang must be a positive distance in Å, got {r_max_ang!r}")
+        if not (math.isfinite(bin_width_ang) and 0 < bin_width_ang < r_max_ang):
+            raise ConfigError(f"bin_width_ang must be positive and below r_max_ang, got {bin_width_ang!r}")
+        self.symbols = np.asarray(symbols).astype(str)
+        self.pairs = parse_pairs(pairs)
+        self.names = [f"{a}-{b}" for a, b in self.pairs]
+        self.n_bins = int(math.ceil(r_max_ang / bin_width_ang))
+        self.edges = np.linspace(0.0, self.n_bins * bin_width_ang, self.n_bins + 1)
+        self.r_max = float(self.edges[-1])
+        self._shell = 4.0 / 3.0 * np.pi * (self.edges[1:] ** 3 - self.edges[:-1] ** 3)
+        self._g = np.zeros((len(self.pairs), self.n_bins))
+        self._cn = np.zeros((len(self.pairs), self.n_bins))
+        self._n_frames = 0
+        self._counts = {el: int((self.symbols == el).sum()) for pair in self.pairs for el in pair}
+
+    def add(self, positions: np.ndarray, cell: np.ndarray | None, pbc: bool | Sequence[bool] = True) -> None:
+        """Add one frame (positions and cell in Å); needs a fully periodic cell (the density needs a volume)."""
+        pbc_arr = _as_pbc(pbc)
+        if not pbc_arr.all():
+            raise TrajectoryError(
+                "g(r) needs a fully periodic cell to define the density; this frame is not periodic along "
+                f"{['x', 'y', 'z'][int(np.argmin(pbc_arr))]}. Give bond cutoffs explicitly instead of 'rdf'"
+            )
+        cell_arr = _check_cell(cell, pbc_arr)
+        volume = abs(float(np.linalg.det(cell_arr)))
+        table = {f"{a}-{b}": self.r_max for a, b in self.pairs}
+        bl = bonds(positions, table, symbols=self.symbols, cell=cell_arr, pbc=True)
+        sa, sb = self.symbols[bl.i], self.symbols[bl.j]
+        bins = np.minimum((bl.distances_ang / (self.r_max / self.n_bins)).astype(np.int64), self.n_bins - 1)
+        for p, (a, b) in enumerate(self.pairs):
+            mask = ((sa == a) & (sb == b)) | ((sa == b) & (sb == a))
+            hist = np.bincount(bins[mask], minlength=self.n_bins).astype(float)
+            n_a, n_b = self._counts[a], self._counts[b]
+            if a == b:
+                hist *= 2.0
+                n_b = max(n_a - 1, 1)  # one atom per cell: its own images are the only A-A neighbours
+            if n_a == 0 or n_b <= 0:
+                continue
+            self._g[p] += hist * volume / (n_a * n_b * self._shell)
+            self._cn[p] += np.cumsum(hist) / n_a
+        self._n_frames += 1
+
+    def result(self) -> RDFResult:
+        """The frame-averaged :class:`RDFResult`."""
+        if self._n_frames == 0:
+            raise AnalysisError("no frames were added to the RDF; select at least one frame")
+        n = self._n_frames
+        centres = 0.5 * (self.edges[1:] + self.edges[:-1])
+        return RDFResult(
+            r_ang=centres,
+            edges_ang=self.edges.copy(),
+            g={name: self._g[p] / n for p, name in enumerate(self.names)},
+            cn={name: self._cn[p] / n for p, name in enumerate(self.names)},
+            n_frames=n,
+            pairs=tuple(self.pairs),
+        )
+
+
+def partial_rdf(
+    trajectory: TrajectoryLike,
+    pairs: Iterable[str | tuple[str, str]],
+    *,
+    r_max_ang: float = 5.0,
+    bin_width_ang: float = 0.02,
+    frames: str | slice | None = None,
+    progress: bool = False,
+) -> RDFResult:
+    """Partial g(r) and running coordination numbers of ``pairs`` over the frames of ``trajectory``.
+
+    Parameters
+    ----------
+    trajectory
+        Anything :class:`tfbsim.analysis.trajectory.Trajectory` accepts.
+    pairs
+        Element pairs, e.g. ``["P-O", "Li-N"]``; for ``A-B`` the coordination number counts B around A.
+    r_max_ang, bin_width_ang
+        Range and bin width (Å).
+    frames
+        Frame selection (``"START:STOP:STEP"``).
+    progress
+        Show a progress bar.
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> rdf = partial_rdf(bulk("Cu", "fcc", a=3.61), ["Cu-Cu"], r_max_ang=3.0)
+    >>> round(rdf.cn_at("Cu-Cu", 2.9), 1)  # twelve nearest neighbours at 2.55 Å
+    12.0
+    """
+    if isinstance(trajectory, Trajectory) and frames is None:
+        traj = trajectory
+    else:
+        traj = Trajectory(trajectory, frames=frames)
+    acc = RDFAccumulator(traj.symbols, pairs, r_max_ang=r_max_ang, bin_width_ang=bin_width_ang)
+    iterator = traj.iter_positions()
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=traj.n_frames, desc="g(r)", unit="frame")
+    for positions, cell in iterator:
+        acc.add(positions, cell, traj.pbc)
+    return acc.result()
+
+
+def first_minimum(r_ang: np.ndarray, g: np.ndarray, *, smooth_bins: int = 5) -> float | None:
+    """Position (Å) of the first minimum of ``g`` after its first peak.
+
+    ``g`` is smoothed with a ``smooth_bins`` running mean. The first peak is the first local maximum that
+    reaches half the global maximum; the minimum is where the curve first rises again after it. When the
+    minimum is a flat stretch (g = 0 between crystal shells) its centre is returned. None when ``g`` has no
+    peak or never rises again within the range.
+    """
+    g = np.asarray(g, dtype=float)
+    r = np.asarray(r_ang, dtype=float)
+    if len(g) < 3 or not np.isfinite(g).all() or g.max() <= 0:
+        return None
+    k = max(1, int(smooth_bins))
+    gs = np.convolve(g, np.ones(k) / k, mode="same")
+    top = gs.max()
+    tol = 1e-9 + 1e-3 * top
+    above = np.flatnonzero(gs >= 0.5 * top)
+    # first peak: walk uphill from the first bin above half maximum
+    p = int(above[0])
+    while p + 1 < len(gs) and gs[p + 1] >= gs[p]:
+        p += 1
+    rising = np.flatnonzero(np.diff(gs[p:]) > tol)
+    falling_done = np.flatnonzero(np.diff(gs[p:]) < -tol)
+    if len(falling_done) == 0:
+        return None
+    start = p + int(falling_done[0])
+    later = rising[rising + p > start]
+    if len(later) == 0:
+        return None
+    m = p + int(later[0])  # last bin before the curve rises again
+    floor = gs[m]
+    flat = np.flatnonzero(gs[start : m + 1] <= floor + tol)
+    lo = start + int(flat[0])
+    return float(0.5 * (r[lo] + r[m]))
