@@ -79,8 +79,9 @@ def plot_coordination(data, path: str | os.PathLike | None = None) -> Figure:
     ax = axes[1, 1]
     per_frame = data.get("per_frame", {})
     if data.get("n_frames", 1) > 1:
-        times = per_frame.get("time_ps") or []
-        has_times = bool(times) and None not in times
+        raw_times = per_frame.get("time_ps")
+        times = [] if raw_times is None else list(raw_times)
+        has_times = bool(times) and not any(t is None or t != t for t in times)  # None/NaN: no times
         x = np.asarray(times, dtype=float) if has_times else np.asarray(per_frame.get("frame", []))
         for key in ("Nd", "Na", "Nt", "Ob"):
             y = np.asarray([np.nan if v is None else v for v in per_frame.get(key, [])], dtype=float)

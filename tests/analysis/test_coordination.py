@@ -372,3 +372,25 @@ def test_cli_file_without_cell(tmp_path, cli_runner):
 def test_trajectory_object_is_accepted():
     traj = Trajectory([motif_atoms("P3N")] * 2)
     assert Coordination(traj).run().results.mean["Nt"] == 1.0
+
+
+def test_plot_from_results_and_from_json(tmp_path):
+    from tfbsim.analysis.plots import plot_coordination
+    from tfbsim.structures.io import read_json, write_json
+
+    frames = []
+    for k in range(3):
+        atoms = motif_atoms("PNP", "PO3N")
+        if k == 1:
+            atoms.positions[5:9] += [3.0, 0.0, 0.0]
+        atoms.info["time_ps"] = 0.2 * k
+        frames.append(atoms)
+    data = Coordination(frames, rdf_pairs=["P-O"]).run().to_dict()
+    write_json(tmp_path / "c.json", data)
+    for source in (data, read_json(tmp_path / "c.json")):
+        fig = plot_coordination(source, tmp_path / "c.png")
+        series = fig.axes[4]
+        nd = next(line for line in series.get_lines() if line.get_label() == "Nd")
+        assert list(nd.get_xdata()) == pytest.approx([0.0, 0.2, 0.4])
+        assert list(nd.get_ydata()) == pytest.approx([0.5, 0.0, 0.5])
+        assert (tmp_path / "c.png").stat().st_size > 1000
