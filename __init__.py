@@ -28,6 +28,13 @@ _API: dict[str, str] = {
     # files
     "read_structure": "structures.io",
     "write_structure": "structures.io",
+    # crystals and slabs
+    "build_crystal": "structures.crystals",
+    "list_crystals": "structures.crystals",
+    "make_slab": "structures.slabs",
+    "slab_terminations": "structures.slabs",
+    "set_vacuum": "structures.slab_cell",
+    "repeat_lateral": "structures.slab_cell",
     # potentials and provenance
     "load_potential": "workflows.potentials",
     "check_coverage": "workflows.potentials",

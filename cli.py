@@ -362,6 +362,174 @@ def analyze_coordination_cmd(
               f"Li ({li['count']}): CN {li['mean_cn']:.2f}, {poly}")
 
 
+# ---- crystals & slabs (issue 3) ----------------------------------------------------------------------------
+@build_app.command("list")
+def build_list_cmd(ctx: typer.Context, json_out: JsonOpt = None) -> None:
+    """List the literature crystals (name, space group, phase, reference)."""
+    from .structures.crystals import list_crystals
+    from .workflows.provenance import provenance
+
+    rows = list_crystals()
+    _write_json(json_out, {"crystals": rows, "provenance": provenance(extra={"command": "build list"})})
+    for row in rows:
+        _say(ctx, f"{row['name']:<12} {row['spacegroup']:<8} {row['density_g_cm3']:.3f} g/cm3  {row['phase']}")
+        _say(ctx, f"{'':<12} {row['reference']}")
+
+
+@build_app.command("crystal")
+def build_crystal_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Crystal name (see `tfbsim build list`).")],
+    output: OutputOpt,
+    supercell: Annotated[tuple[int, int, int], typer.Option("--supercell", help="Repeats A B C of the conventional cell.")] = (1, 1, 1),
+    li_fraction: Annotated[Optional[float], typer.Option("--li-fraction", help="x in LixCoO2 (0.5 <= x <= 1; licoo2 only).")] = None,
+    ordering: Annotated[Optional[str], typer.Option("--ordering", help="ordered (whole Li rows) or random; with --li-fraction.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of --ordering random.")] = None,
+    do_relax: Annotated[bool, typer.Option("--relax", help="Relax cell and positions with --model and report lattice changes.")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", help="Potential for --relax: MACE file, bundled, mace-mp-0:small, chgnet, emt, lj.")] = None,
+    fmax_ev_ang: Annotated[float, typer.Option("--fmax-ev-ang", help="Force threshold of --relax (eV/Å).")] = 0.02,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Maximum FIRE steps of --relax.")] = 500,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "float64",
+    allow_download: AllowDownloadOpt = False,
+    json_out: JsonOpt = None,
+) -> None:
+    """Build a literature crystal (optionally LixCoO2, optionally relaxed) and write it."""
+    from .errors import ConfigError
+    from .structures.crystals import build_crystal, crystal_summary, detect_spacegroup
+    from .structures.io import write_structure
+    from .workflows.provenance import provenance, stamp, utc_now
+
+    started = utc_now()
+    if do_relax and not model:
+        raise ConfigError("--relax needs --model SPEC (e.g. --model mace-mp-0:small or a MACE file)")
+    if model and not do_relax:
+        raise ConfigError("--model is only used with --relax; add --relax or drop --model")
+    if li_fraction is None and (ordering is not None or seed is not None):
+        raise ConfigError("--ordering and --seed only apply with --li-fraction X")
+    atoms = build_crystal(name, supercell=supercell, li_fraction=li_fraction, ordering=ordering or "ordered", seed=seed)
+    report = crystal_summary(atoms)
+    builder = atoms.info.get("provenance", {})
+    calc = None
+    if do_relax:
+        from .workflows.potentials import load_potential
+        from .workflows.relax import relax
+
+        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
+        result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=True)
+        atoms = result.atoms.copy()
+        relaxed = crystal_summary(atoms)
+        before, after = report, relaxed
+        lengths = zip(before["lattice_abc_ang"], after["lattice_abc_ang"], strict=True)
+        angles = zip(before["lattice_angles_deg"], after["lattice_angles_deg"], strict=True)
+        change = [100.0 * (x1 / x0 - 1.0) for x0, x1 in lengths]
+        sg = detect_spacegroup(atoms, symprec=1e-3)
+        atoms.info["relaxed_lattice_abc_ang"] = after["lattice_abc_ang"]
+        atoms.info["density_g_cm3"] = after["density_g_cm3"]
+        report = {
+            **after,
+            "reference_lattice_abc_ang": before["lattice_abc_ang"],
+            "reference_lattice_angles_deg": before["lattice_angles_deg"],
+            "reference_density_g_cm3": before["density_g_cm3"],
+            "relax": {
+                "model": model,
+                "converged": result.converged,
+                "steps": result.steps,
+                "energy_initial_ev": result.energy_initial_ev,
+                "energy_final_ev": result.energy_final_ev,
+                "max_force_ev_ang": result.max_force_ev_ang,
+                "lattice_change_pct": change,
+                "angle_change_deg": [a1 - a0 for a0, a1 in angles],
+                "density_change_pct": 100.0 * (after["density_g_cm3"] / before["density_g_cm3"] - 1.0),
+                "spacegroup_after": sg[0],
+                "spacegroup_number_after": sg[1],
+            },
+        }
+    settings = {"name": name, "supercell": list(supercell), "li_fraction": li_fraction, "ordering": ordering,
+                "seed": seed, "relax": do_relax, "fmax_ev_ang": fmax_ev_ang if do_relax else None,
+                "max_steps": max_steps if do_relax else None}
+    block = provenance(config=settings, calc=calc, seed=seed, started_utc=started,
+                       extra={"command": "build crystal", "builder": builder})
+    stamp(atoms, block)
+    write_structure(output, atoms)
+    report = {**report, "output": str(output), "provenance": block}
+    _write_json(json_out, report)
+    a, b, c = report["lattice_abc_ang"]
+    extra = f", x = {report['li_fraction']:.4g} ({report['li_ordering']})" if "li_fraction" in report else ""
+    _say(ctx, f"{report['name']} {report['spacegroup']}: {report['n_atoms']} atoms, a b c = {a:.4f} {b:.4f} {c:.4f} Å, "
+              f"{report['density_g_cm3']:.3f} g/cm3{extra} -> {output}")
+    if do_relax:
+        r = report["relax"]
+        pct = " ".join(f"{x:+.2f}%" for x in r["lattice_change_pct"])
+        _say(ctx, f"relaxed with {model} ({'converged' if r['converged'] else 'NOT converged'}, {r['steps']} steps): "
+                  f"a b c change {pct}, density {r['density_change_pct']:+.2f}%, space group {r['spacegroup_after']}")
+
+
+@build_app.command("slab")
+def build_slab_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Crystal name (see `tfbsim build list`) or a bulk structure file.")],
+    output: OutputOpt,
+    miller: Annotated[tuple[int, int, int], typer.Option("--miller", help="Facet H K L of the conventional cell.")],
+    thickness_ang: Annotated[float, typer.Option("--thickness-ang", help="Minimum slab thickness (Å).")],
+    vacuum_ang: Annotated[float, typer.Option("--vacuum-ang", help="Vacuum between periodic images (Å, > 0).")],
+    termination: Annotated[Optional[int], typer.Option("--termination", help="Termination index (default: the recommended one).")] = None,
+    min_lateral_ang: Annotated[Optional[float], typer.Option("--min-lateral-ang", help="Repeat in-plane to at least this width (Å).")] = None,
+    fix_bottom_ang: Annotated[Optional[float], typer.Option("--fix-bottom-ang", help="Tag atoms this close to the bottom as fixed (Å).")] = None,
+    symmetrize: Annotated[bool, typer.Option("--symmetrize", help="Also offer symmetric non-stoichiometric terminations.")] = False,
+    no_compensate: Annotated[bool, typer.Option("--no-compensate", help="Do not offer Tasker-III compensated terminations.")] = False,
+    keep_oblique: Annotated[bool, typer.Option("--keep-oblique", help="Keep the reduced (non-rectangular) lateral cell.")] = False,
+    json_out: JsonOpt = None,
+) -> None:
+    """Cut a slab (normal along z) with a reported termination; --json lists every termination."""
+    from .errors import ConfigError
+    from .structures.crystal_data import CRYSTALS
+    from .structures.crystals import build_crystal
+    from .structures.io import read_structure, write_structure
+    from .structures.slabs import make_slab
+    from .workflows.provenance import provenance, stamp, utc_now
+
+    started = utc_now()
+    if not vacuum_ang > 0:
+        raise ConfigError(f"--vacuum-ang must be > 0 Å for a slab file, got {vacuum_ang} (for a bare slab to stack, "
+                          "use make_slab(..., vacuum_ang=0) in Python)")
+    if not thickness_ang > 0:
+        raise ConfigError(f"--thickness-ang must be > 0 Å, got {thickness_ang}")
+    key = name.strip().lower()
+    if key in CRYSTALS or not Path(name).exists():
+        bulk = build_crystal(key)
+    else:
+        bulk = read_structure(Path(name))
+    slab, terms = make_slab(bulk, miller, thickness_ang=thickness_ang, vacuum_ang=vacuum_ang, termination=termination,
+                            min_lateral_ang=min_lateral_ang, fix_bottom_ang=fix_bottom_ang, orthogonal=not keep_oblique,
+                            symmetrize=symmetrize, compensate=not no_compensate, return_terminations=True)
+    settings = {"name": name, "miller": list(miller), "thickness_ang": thickness_ang, "vacuum_ang": vacuum_ang,
+                "termination": termination, "min_lateral_ang": min_lateral_ang, "fix_bottom_ang": fix_bottom_ang,
+                "symmetrize": symmetrize, "compensate": not no_compensate, "orthogonal": not keep_oblique}
+    block = provenance(config=settings, started_utc=started,
+                       extra={"command": "build slab", "builder": slab.info.get("provenance", {})})
+    stamp(slab, block)
+    write_structure(output, slab)
+    chosen = slab.info["termination"]
+    report = {
+        "name": slab.info["tfbsim_name"], "miller": slab.info["miller"], "formula": slab.info["formula"],
+        "terminations": [t.to_dict() for t in terms], "chosen": chosen["index"], "termination": chosen,
+        "area_ang2": slab.info["area_ang2"], "n_atoms": len(slab), "thickness_ang": slab.info["thickness_ang"],
+        "vacuum_ang": slab.info["vacuum_ang"], "cell_abc_ang": [float(v) for v in slab.cell.lengths()],
+        "orthogonal": slab.info["orthogonal"], "lateral_repeat": slab.info["lateral_repeat"],
+        "n_fixed": slab.info["n_fixed"], "output": str(output), "provenance": block,
+    }
+    _write_json(json_out, report)
+    for t in terms:
+        flags = ", ".join(f for f, on in (("stoichiometric", t.stoichiometric), ("symmetric", t.symmetric),
+                                          ("polar", t.polar), ("compensated", bool(t.reconstruction))) if on)
+        mark = "*" if t.index == chosen["index"] else " "
+        _say(ctx, f"{mark}{t.index}: top {t.top} / bottom {t.bottom}; {flags or 'non-stoichiometric'}; dipole "
+                  f"{t.dipole_e_ang:.3f} e·Å; {t.n_layers} planes; {t.broken_bonds} cut bonds")
+    _say(ctx, f"{report['name']} ({' '.join(map(str, report['miller']))}) termination {report['chosen']}: "
+              f"{report['n_atoms']} atoms, {report['thickness_ang']:.2f} Å thick, area {report['area_ang2']:.1f} Å2 -> {output}")
+
+
 # ------------------------------------------------------------------------------------------------- demo
 @app.command("demo")
 def demo_cmd(
