@@ -40,6 +40,12 @@ _API: dict[str, str] = {
     "check_coverage": "workflows.potentials",
     "provenance": "workflows.provenance",
     "configure_logging": "cli",
+    # diffusion and transport
+    "DiffusionAnalysis": "analysis.diffusion",
+    "LayerDiffusion": "analysis.diffusion",
+    "fit_arrhenius": "analysis.transport",
+    "arrhenius_from_results": "analysis.transport",
+    "nernst_einstein_sigma_S_cm": "analysis.transport",
     # coordination and speciation
     "Coordination": "analysis.coordination",
     "classify_atoms": "analysis.speciation",

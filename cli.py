@@ -294,6 +294,100 @@ def train_evaluate_cmd(
               f"F RMSE {errors['forces_rmse_mev_ang']:.0f} meV/Å")
 
 
+# ---- diffusion (issue 6) ----------------------------------------------------------------------------------
+PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write the figure to this PNG file.")]
+
+
+@analyze_app.command("diffusion")
+def analyze_diffusion_cmd(
+    ctx: typer.Context,
+    traj: Annotated[Path, typer.Argument(help="Trajectory: tfbsim H5MD or any ASE-readable file.")],
+    species: Annotated[str, typer.Option("--species", help="Element whose diffusion is analysed.")] = "Li",
+    axis: Annotated[str, typer.Option("--axis", help="MSD axes: xyz, xy (in-plane), z (normal), x, y.")] = "xyz",
+    region: Annotated[Optional[str], typer.Option("--region", help="Only atoms with this region label.")] = None,
+    z_window_ang: Annotated[
+        Optional[tuple[float, float]],
+        typer.Option("--z-window-ang", help="Only time origins with the atom's z in [LO, HI) Å."),
+    ] = None,
+    dt_fs: Annotated[
+        Optional[float], typer.Option("--dt-fs", help="Time between stored frames (fs), if the file has no times.")
+    ] = None,
+    temperature_k: Annotated[
+        Optional[float], typer.Option("--temperature-k", help="Temperature (K); default from H5MD metadata.")
+    ] = None,
+    fit_start_ps: Annotated[
+        Optional[float], typer.Option("--fit-start-ps", help="Fit window start (ps); default 10 % of the run.")
+    ] = None,
+    fit_end_ps: Annotated[
+        Optional[float], typer.Option("--fit-end-ps", help="Fit window end (ps); default 50 % of the run.")
+    ] = None,
+    frames: Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP.")] = None,
+    haven_ratio: Annotated[float, typer.Option("--haven-ratio", help="Haven ratio H for σ (1: tracer).")] = 1.0,
+    volume_ang3: Annotated[
+        Optional[float], typer.Option("--volume-ang3", help="Volume holding the carriers (Å³); default: cell.")
+    ] = None,
+    no_drift: Annotated[
+        bool, typer.Option("--no-drift-correction", help="Keep the centre-of-mass drift.")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress", help="Show progress bars.")] = False,
+    json_out: JsonOpt = None,
+    plot: PlotOpt = None,
+) -> None:
+    """Li (or any species) MSD, D ± error (GLS + jackknife over atoms) and Nernst–Einstein σ."""
+    from .analysis.diffusion import DiffusionAnalysis
+    from .analysis.plots import plot_msd, save_figure
+    from .workflows.provenance import provenance, utc_now
+
+    started = utc_now()
+    settings = {
+        "species": species, "axis": axis, "region": region, "z_window_ang": z_window_ang, "dt_fs": dt_fs,
+        "temperature_k": temperature_k, "fit_start_ps": fit_start_ps, "fit_end_ps": fit_end_ps, "frames": frames,
+        "haven_ratio": haven_ratio, "volume_ang3": volume_ang3, "remove_drift": not no_drift,
+    }
+    analysis = DiffusionAnalysis(str(traj), **settings)
+    res = analysis.run(progress=progress).results
+    fig = plot_msd(res) if plot is not None else None
+    data = res.to_dict()
+    data["provenance"] = provenance(config=settings, started_utc=started, extra={"input": str(traj)})
+    _write_json(json_out, data)
+    if fig is not None:
+        save_figure(fig, plot)
+    lo, hi = res.fit.D_ci95_cm2_s
+    sigma = "" if res.sigma_ne_S_cm is None else (
+        f"; σ_NE = {res.sigma_ne_S_cm:.3g} ± {res.sigma_ne_stderr_S_cm:.2g} S/cm at {res.temperature_k:g} K")
+    _say(ctx, f"{res.species} ({res.n_atoms} atoms, {res.n_frames} frames, axis {res.axis}): D = {res.D_cm2_s:.4g} "
+              f"± {res.D_stderr_cm2_s:.2g} cm²/s (95 %: {lo:.3g}–{hi:.3g}); fit {res.fit.fit_start_ps:.3g}–"
+              f"{res.fit.fit_end_ps:.3g} ps, log–log slope {res.fit.loglog_slope:.2f}{sigma}")
+
+
+@analyze_app.command("arrhenius")
+def analyze_arrhenius_cmd(
+    ctx: typer.Context,
+    results: Annotated[list[Path], typer.Argument(help="JSON files of `tfbsim analyze diffusion` (one per T).")],
+    json_out: JsonOpt = None,
+    plot: PlotOpt = None,
+) -> None:
+    """Weighted Arrhenius fit of D(T): Ea ± error, D0, σ(300 K) with a 95 % interval."""
+    from .analysis.plots import plot_arrhenius, save_figure
+    from .analysis.transport import arrhenius_from_results
+    from .structures.io import read_json
+    from .workflows.provenance import provenance, utc_now
+
+    started = utc_now()
+    fit = arrhenius_from_results([read_json(path) for path in results])
+    fig = plot_arrhenius(fit) if plot is not None else None
+    data = fit.to_dict()
+    data["provenance"] = provenance(started_utc=started, extra={"inputs": [str(p) for p in results]})
+    _write_json(json_out, data)
+    if fig is not None:
+        save_figure(fig, plot)
+    sigma = "" if fit.sigma_target_S_cm is None else (
+        f"; σ(300 K) = {fit.sigma_target_S_cm:.3g} S/cm (95 %: {fit.sigma_target_ci95_S_cm[0]:.2g}–"
+        f"{fit.sigma_target_ci95_S_cm[1]:.2g})")
+    _say(ctx, f"{len(fit.temperature_k)} temperatures: Ea = {fit.Ea_eV:.3f} ± {fit.Ea_stderr_eV:.3f} eV, "
+              f"D0 = {fit.D0_cm2_s:.3g} cm²/s{sigma}")
+
+
 # ---- coordination (issue 5) -------------------------------------------------------------------------------
 @analyze_app.command("coordination")
 def analyze_coordination_cmd(

@@ -37,6 +37,136 @@ def save_figure(fig: Figure, path: str | os.PathLike | None, *, dpi: int = 150) 
 # Figure functions of each analysis follow (coordination, diffusion, interphase).
 
 
+# ---- diffusion (issue 6) ----------------------------------------------------------------------------------
+def _get(obj, key, default=None):
+    """Attribute or key lookup, so figures take results objects or their JSON dicts."""
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def plot_msd(results, path: str | os.PathLike | None = None) -> Figure:
+    """MSD vs lag (linear and log–log) with the fit window and the fitted line.
+
+    Parameters
+    ----------
+    results
+        :class:`~tfbsim.analysis.diffusion.DiffusionResults` or the dict of ``tfbsim analyze diffusion --json``.
+    path
+        PNG to write (optional).
+    """
+    import numpy as np
+
+    fit = _get(results, "fit")
+    if fit is not None:
+        lag, msd = np.asarray(results.lag_ps), np.asarray(results.msd_ang2)
+        d, err = fit.D_cm2_s, fit.D_stderr_cm2_s
+        start, end, slope_ll, ndim = fit.fit_start_ps, fit.fit_end_ps, fit.loglog_slope, fit.n_dimensions
+        intercept = fit.intercept_ang2
+    else:
+        lag, msd = np.asarray(results["msd"]["lag_ps"], float), np.asarray(results["msd"]["msd_ang2"], float)
+        d, err = results["D_cm2_s"], results["D_stderr_cm2_s"]
+        start, end, slope_ll = results["fit_start_ps"], results["fit_end_ps"], results["loglog_slope"]
+        ndim = len(results.get("axis", "xyz"))
+        window = (lag >= start) & (lag <= end)
+        intercept = float(np.mean(msd[window] - 2 * ndim * d * 1e4 * lag[window])) if window.any() else 0.0
+    line = 2 * ndim * d * 1e4 * lag + intercept  # D cm²/s -> Å²/ps
+    axis = _get(results, "axis", "xyz")
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(9.6, 3.8))
+    in_fit = (lag >= start) & (lag <= end)
+    for ax in (ax1, ax2):
+        ax.axvspan(start, end, color="0.9", label="fit window")
+        ax.plot(lag, msd, color="C0", lw=1.2, label=f"MSD ({axis})")
+        ax.plot(lag[in_fit], line[in_fit], color="C3", ls="--", lw=1.5, label="GLS fit")
+        ax.set_xlabel("lag time (ps)")
+    ax1.set_ylabel("MSD (Å²)")
+    ax1.set_title(f"D = {d:.3g} ± {err:.2g} cm²/s", fontsize=10)
+    ax1.legend(fontsize=8, loc="upper left")
+    pos = (lag > 0) & (msd > 0)
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    if pos.any():
+        ref = lag[pos]
+        ax2.plot(ref, msd[pos][len(ref) // 2] * ref / ref[len(ref) // 2], color="0.5", lw=0.8, ls=":",
+                 label="slope 1")
+    ax2.set_title(f"log–log slope in window: {slope_ll:.2f}", fontsize=10)
+    ax2.legend(fontsize=8, loc="upper left")
+    save_figure(fig, path)
+    return fig
+
+
+def plot_arrhenius(fit, path: str | os.PathLike | None = None) -> Figure:
+    """Arrhenius plot: D (log scale) vs 1000/T with error bars, the fit, its 95 % band and the 300 K point.
+
+    Parameters
+    ----------
+    fit
+        :class:`~tfbsim.analysis.transport.ArrheniusFit` or the dict of ``tfbsim analyze arrhenius --json``.
+    path
+        PNG to write (optional).
+    """
+    import numpy as np
+
+    if isinstance(fit, dict):
+        pts = fit["points"]
+        t = np.array([p["temperature_k"] for p in pts], float)
+        d = np.array([p["D_cm2_s"] for p in pts], float)
+        e = np.array([p["D_stderr_cm2_s"] for p in pts], float)
+        ea, ea_err, d0 = fit["Ea_eV"], fit["Ea_stderr_eV"], fit["D0_cm2_s"]
+        sigma, sigma_ci, t_target = fit.get("sigma_300K_S_cm"), fit.get("sigma_300K_ci95_S_cm"), 300.0
+        band = None
+    else:
+        t, d, e = fit.temperature_k, fit.D_cm2_s, fit.D_stderr_cm2_s
+        ea, ea_err, d0 = fit.Ea_eV, fit.Ea_stderr_eV, fit.D0_cm2_s
+        sigma, sigma_ci, t_target = fit.sigma_target_S_cm, fit.sigma_target_ci95_S_cm, fit.target_temperature_k
+        band = fit.D_at_cm2_s
+    k_b = 8.617333262e-5  # eV/K
+    grid_t = 1.0 / np.linspace(1.0 / t_target, 1.0 / (t.max() * 1.05), 200)
+    line = d0 * np.exp(-ea / (k_b * grid_t))
+    fig, ax = new_figure()
+    ax.set_yscale("log")
+    if band is not None:
+        _, lo, hi = band(grid_t)
+        ax.fill_between(1000 / grid_t, lo, hi, color="C0", alpha=0.2, label="95 % band")
+    measured = grid_t >= t.min()
+    ax.plot(1000 / grid_t[measured], line[measured], color="C0", label=f"Ea = {ea:.3f} ± {ea_err:.3f} eV")
+    ax.plot(1000 / grid_t[~measured], line[~measured], color="C0", ls="--", label="extrapolation")
+    ax.errorbar(1000 / t, d, yerr=np.vstack([np.minimum(e, d * 0.999), e]), fmt="o", color="k", ms=4,
+                capsize=3, label="MD")
+    d_target = d0 * np.exp(-ea / (k_b * t_target))
+    ax.plot([1000 / t_target], [d_target], marker="*", color="C3", ms=10, ls="none",
+            label=f"{t_target:.0f} K" + (f": σ = {sigma:.2g} S/cm" if sigma is not None else ""))
+    if sigma is not None and sigma_ci is not None:
+        ax.errorbar([1000 / t_target], [d_target], color="C3", capsize=4,
+                    yerr=[[d_target - d_target * sigma_ci[0] / sigma], [d_target * sigma_ci[1] / sigma - d_target]])
+        ax.set_title(f"σ({t_target:.0f} K) 95 %: [{sigma_ci[0]:.2g}, {sigma_ci[1]:.2g}] S/cm", fontsize=10)
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("D (cm²/s)")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return fig
+
+
+def plot_layer_diffusivity(results, path: str | os.PathLike | None = None) -> Figure:
+    """D(z) profile with 95 % intervals (:class:`~tfbsim.analysis.diffusion.LayerDiffusionResults` or dict)."""
+    import numpy as np
+
+    z = np.asarray(_get(results, "z_centres_ang"), float)
+    d = np.asarray(_get(results, "D_cm2_s"), float)
+    ci = np.asarray(_get(results, "D_ci95_cm2_s"), float).reshape(-1, 2)
+    fig, ax = new_figure()
+    ok = np.isfinite(d)
+    ax.errorbar(z[ok], d[ok], yerr=[d[ok] - ci[ok, 0], ci[ok, 1] - d[ok]], fmt="o-", capsize=3)
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xlabel("z at time origin (Å)")
+    ax.set_ylabel(f"D ({_get(results, 'axis', '')}) (cm²/s)")
+    save_figure(fig, path)
+    return fig
+
+
+__all__ += ["plot_msd", "plot_arrhenius", "plot_layer_diffusivity"]
+
+
 # ---- coordination (issue 5) -------------------------------------------------------------------------------
 def plot_coordination(data, path: str | os.PathLike | None = None) -> Figure:
     """Speciation bars (N, O, P Qn, phosphate clusters, Li polyhedra) and, when present, time series and g(r).
