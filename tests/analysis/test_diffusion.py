@@ -307,7 +307,7 @@ def test_interval_coverage_calibration():
         for axis, truth in (("xyz", d_axes.mean()), ("z", d_axes[2])):
             lo, hi = analysis.fit(axis=axis).D_ci95_cm2_s
             hits[axis] += lo <= truth * TO_CM2_S <= hi
-    coverage = {axis: n / n_walks for axis, n in hits.items()}
+    coverage = {axis: round(n / n_walks, 3) for axis, n in hits.items()}
     print(f"95 % interval coverage over {n_walks} walks: {coverage}")
     for value in coverage.values():
         assert 0.90 <= value <= 0.99
