@@ -234,11 +234,12 @@ class Trajectory:
             return
         if self._universe is not None:
             u = self._universe
+            to_cell = _CellFromDimensions()
             for k, i in enumerate(self._all_ids):
                 ts = u.trajectory[int(i)]
                 atoms = Atoms(
                     symbols=list(self.symbols), positions=ts.positions.astype(float),
-                    cell=_cell_from_dimensions(ts.dimensions), pbc=self.pbc,
+                    cell=to_cell(ts.dimensions), pbc=self.pbc,
                 )
                 yield from self._with_times([atoms], k)
             return
@@ -261,10 +262,11 @@ class Trajectory:
             return
         if self._universe is not None:
             u = self._universe
+            to_cell = _CellFromDimensions()
             for i in self._all_ids:
                 ts = u.trajectory[int(i)]
                 pos = ts.positions if idx is None else ts.positions[idx]
-                yield pos.astype(float), _cell_from_dimensions(ts.dimensions)
+                yield pos.astype(float), to_cell(ts.dimensions)
             return
         for atoms in self._iter_atoms_raw():
             pos = atoms.positions if idx is None else atoms.positions[idx]
@@ -299,12 +301,22 @@ class Trajectory:
         return np.flatnonzero(mask)
 
 
-def _cell_from_dimensions(dimensions: np.ndarray | None) -> np.ndarray:
-    if dimensions is None:
-        return np.zeros((3, 3))
-    from ase.geometry import cellpar_to_cell
+class _CellFromDimensions:
+    """Cell vectors from MDAnalysis dimensions, caching the last box (fixed-box runs convert once)."""
 
-    return cellpar_to_cell(np.asarray(dimensions, dtype=float))
+    def __init__(self) -> None:
+        self._dims: np.ndarray | None = None
+        self._cell = np.zeros((3, 3))
+
+    def __call__(self, dimensions: np.ndarray | None) -> np.ndarray:
+        if dimensions is None:
+            return np.zeros((3, 3))
+        dims = np.asarray(dimensions, dtype=float)
+        if self._dims is None or not np.array_equal(self._dims, dims):
+            from ase.geometry import cellpar_to_cell
+
+            self._dims, self._cell = dims.copy(), cellpar_to_cell(dims)
+        return self._cell.copy()
 
 
 def _universe_symbols(u: Any) -> np.ndarray:
