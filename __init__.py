@@ -40,6 +40,12 @@ _API: dict[str, str] = {
     "check_coverage": "workflows.potentials",
     "provenance": "workflows.provenance",
     "configure_logging": "cli",
+    # MD and relaxation
+    "run_md": "workflows.md",
+    "restart_md": "workflows.md",
+    "MDResult": "workflows.md",
+    "MDConfig": "workflows.md_config",
+    "relax": "workflows.relax",
     # diffusion and transport
     "DiffusionAnalysis": "analysis.diffusion",
     "LayerDiffusion": "analysis.diffusion",
