@@ -703,10 +703,12 @@ def build_slab_cmd(
     if not thickness_ang > 0:
         raise ConfigError(f"--thickness-ang must be > 0 Å, got {thickness_ang}")
     key = name.strip().lower()
-    if key in CRYSTALS or not Path(name).exists():
+    if key in CRYSTALS:
         bulk = build_crystal(key)
+    elif Path(name).exists() or "/" in name or Path(name).suffix:
+        bulk = read_structure(Path(name))  # a bulk file, e.g. LixCoO2 from `build crystal`
     else:
-        bulk = read_structure(Path(name))
+        bulk = build_crystal(key)  # unknown name: the error lists the valid ones
     slab, terms = make_slab(bulk, miller, thickness_ang=thickness_ang, vacuum_ang=vacuum_ang, termination=termination,
                             min_lateral_ang=min_lateral_ang, fix_bottom_ang=fix_bottom_ang, orthogonal=not keep_oblique,
                             symmetrize=symmetrize, compensate=not no_compensate, return_terminations=True)
@@ -735,6 +737,95 @@ def build_slab_cmd(
                   f"{t.dipole_e_ang:.3f} e·Å; {t.n_layers} planes; {t.broken_bonds} cut bonds")
     _say(ctx, f"{report['name']} ({' '.join(map(str, report['miller']))}) termination {report['chosen']}: "
               f"{report['n_atoms']} atoms, {report['thickness_ang']:.2f} Å thick, area {report['area_ang2']:.1f} Å2 -> {output}")
+
+
+# ---- amorphous LiPON (issue 13) ---------------------------------------------------------------------------
+def _check_structure_suffix(path: Path) -> None:
+    """Fail before any work when ASE cannot write the output's format."""
+    from ase.io.formats import filetype, ioformats
+
+    from .errors import ConfigError
+
+    if path.suffix.lower() in {"", ".xyz", ".extxyz"}:
+        return
+    try:
+        fmt = filetype(str(path), read=False)
+        if not ioformats[fmt].can_write:
+            raise KeyError(fmt)
+    except Exception:
+        raise ConfigError(f"cannot write {path.name}: use a suffix ASE writes (e.g. .extxyz, .cif, .vasp)") from None
+
+
+@build_app.command("lipon")
+def build_lipon_cmd(
+    ctx: typer.Context,
+    composition: Annotated[str, typer.Option("--composition", help="Formula per P, e.g. Li2.94PO3.50N0.31, Li3PO4, Li2PO2N.")],
+    n_atoms: Annotated[int, typer.Option("--atoms", help="Target number of atoms (the achieved count is reported).")],
+    output: OutputOpt,
+    density_g_cm3: Annotated[float, typer.Option("--density-g-cm3", help="Density of the built box (g/cm3, 0.5-6).")] = 2.4,
+    mode: Annotated[str, typer.Option("--mode", help="motif (chemistry-aware) or random (minimum distances only).")] = "motif",
+    nd_fraction: Annotated[Optional[float], typer.Option("--nd-fraction", help="Share of N that bridges P (default: N bridges first).")] = None,
+    nt_fraction: Annotated[Optional[float], typer.Option("--nt-fraction", help="Share of N bonded to three P (needs --allow-nt).")] = None,
+    allow_nt: Annotated[bool, typer.Option("--allow-nt", help="Allow N bonded to three P (Nt).")] = False,
+    allow_charged: Annotated[bool, typer.Option("--allow-charged", help="Build a formula that is not charge balanced.")] = False,
+    lateral_ang: Annotated[
+        Optional[tuple[float, float]], typer.Option("--lateral-ang", help="Fixed in-plane cell lengths A B (Å); c from the density.")
+    ] = None,
+    quench: Annotated[str, typer.Option("--quench", help="Melt-quench after building: none, quick or production.")] = "none",
+    model: Annotated[Optional[str], typer.Option("--model", help="Potential for --quench: MACE file, bundled, mace-mp-0:small, chgnet.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with melt-quench settings (preset and any keys); flags override it.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Melt-quench folder (default: OUTPUT stem + _quench); an existing one is continued.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue a melt-quench folder whose settings differ.")] = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "float32",
+    allow_download: AllowDownloadOpt = False,
+    json_out: JsonOpt = None,
+) -> None:
+    """Amorphous LixPOyNz (or Li3PO4) box: motif or random build, optional melt-quench, speciation report."""
+    from .errors import ConfigError
+    from .structures.io import write_structure
+    from .workflows.lipon import make_amorphous_lipon
+    from .workflows.protocols import MeltQuenchConfig, resolve_melt_quench_config
+
+    if quench not in ("none", "quick", "production"):
+        raise ConfigError(f"--quench must be none, quick or production, got {quench!r}")
+    if quench == "none" and config is not None:
+        raise ConfigError("--config holds melt-quench settings: add --quench quick|production")
+    if quench != "none" and not model:
+        raise ConfigError("--quench needs --model SPEC (e.g. --model chgnet, --model mace-mp-0:small or a MACE file)")
+    _check_structure_suffix(output)
+    calc = None
+    quench_cfg: MeltQuenchConfig | None = None
+    if quench != "none":
+        from .workflows.potentials import load_potential
+
+        overrides = {"preset": quench, "seed": seed,
+                     "potential": {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download}}
+        quench_cfg = resolve_melt_quench_config(None, yaml_path=config, overrides=overrides)
+        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
+        if run_dir is None:
+            run_dir = output.with_name(output.stem + "_quench")
+    built = make_amorphous_lipon(
+        composition, n_atoms, density_g_cm3_target=density_g_cm3, mode=mode, nd_fraction=nd_fraction,
+        allow_nt=allow_nt, nt_fraction=nt_fraction, lateral_ang=lateral_ang, seed=seed, allow_charged=allow_charged,
+        quench=quench_cfg, calc=calc, run_dir=run_dir, progress=quench != "none" and not _quiet(ctx), force=force,
+    )
+    write_structure(output, built.atoms)
+    report = {**built.report, "output": str(output)}
+    _write_json(json_out, report)
+    r = report
+    n = r["speciation_final"]["N"]
+    p = r["speciation_final"]["P"]
+    n_text = "no N" if n["Nd"] is None else f"Nd {n['Nd']:.2f} Na {n['Na']:.2f} Nt {n['Nt']:.2f} N0 {n['N0']:.2f}"
+    q_text = " ".join(f"Q{k} {p[f'Q{k}']:.2f}" for k in range(5) if p[f"Q{k}"])
+    _say(ctx, f"{r['achieved_formula']} (target {r['target_formula']}, {r['charge_per_p']:+.2f} e/P): {r['n_atoms']} atoms, "
+              f"{r['density_g_cm3']:.3f} g/cm3, {r['mode']} mode, seed {r['seed']} -> {output}")
+    if r["protocol"] is not None:
+        pr = r["protocol"]
+        _say(ctx, f"melt-quench {pr['preset']} ({pr['total_md_ps']:.1f} ps MD, {pr['wall_s']:.0f} s): density "
+                  f"{pr['density_initial_g_cm3']:.3f} -> {pr['density_final_g_cm3']:.3f} g/cm3; run folder {pr['run_dir']}")
+    _say(ctx, f"speciation: {n_text}; {q_text}; P four-coordinated {p['four_coordinated']:.2f}")
 
 
 # ------------------------------------------------------------------------------------------------- demo

@@ -14,7 +14,7 @@ Examples
 >>> from tfbsim.structures.crystals import build_crystal
 >>> lco = build_crystal("licoo2", supercell=(2, 2, 1), li_fraction=0.5)
 >>> lco.info["li_fraction"], lco.info["spacegroup"]
-(0.5, ...)
+(0.5, 'P2/m')
 """
 
 from __future__ import annotations

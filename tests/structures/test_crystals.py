@@ -244,3 +244,22 @@ def test_cli_crystal_errors_write_nothing(cli_runner, tmp_path, args, match):
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith("error:") and match in result.output
     assert not xyz.exists() and not js.exists()
+
+
+@pytest.mark.slow
+def test_chgnet_relaxation_keeps_every_lattice_within_3_percent():
+    """Physics check of the literature cells (and of the --relax route): a universal potential (CHGNet, PBE-
+    trained, bundled with the chgnet package) keeps every lattice parameter within 3 % of experiment and the
+    space group unchanged."""
+    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.relax import relax
+
+    calc = load_potential("chgnet", device="cpu")
+    for name, (number, *_rest) in EXPECTED.items():
+        atoms = build_crystal(name)
+        result = relax(atoms, calc, fmax_ev_ang=0.02, max_steps=400)
+        before, after = crystal_summary(atoms), crystal_summary(result.atoms)
+        change = 100 * (np.array(after["lattice_abc_ang"]) / np.array(before["lattice_abc_ang"]) - 1)
+        print(name, np.round(change, 2).tolist(), result.converged)
+        assert np.all(np.abs(change) < 3.0), (name, change)
+        assert _dataset(result.atoms, symprec=1e-2).number == number
