@@ -10,6 +10,7 @@ per-atom labels such as ``region`` (str) and ``fixed`` (bool) travel as extxyz c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -77,6 +78,10 @@ def to_jsonable(obj: Any) -> Any:
         return str(obj)
     if hasattr(obj, "model_dump"):  # pydantic models
         return to_jsonable(obj.model_dump(mode="json"))
+    if hasattr(obj, "to_dict"):  # report objects that know their JSON form
+        return to_jsonable(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
     return obj
 
 
