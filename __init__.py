@@ -35,6 +35,14 @@ _API: dict[str, str] = {
     "slab_terminations": "structures.slabs",
     "set_vacuum": "structures.slab_cell",
     "repeat_lateral": "structures.slab_cell",
+    # amorphous LiPON
+    "build_lipon": "structures.amorphous",
+    "parse_formula": "structures.composition",
+    "integer_counts": "structures.composition",
+    "melt_quench": "workflows.protocols",
+    "restart_melt_quench": "workflows.protocols",
+    "MeltQuenchConfig": "workflows.protocols",
+    "make_amorphous_lipon": "workflows.lipon",
     # potentials and provenance
     "load_potential": "workflows.potentials",
     "check_coverage": "workflows.potentials",
