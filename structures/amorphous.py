@@ -7,7 +7,7 @@
     the bridging budget ``b = 4 − (y + z)`` per P (:func:`~tfbsim.structures.motifs.design_anions`: N
     bridges first unless ``nd_fraction`` says otherwise, Nt only with ``allow_nt``, excess anions as free
     O²⁻/N³⁻); rigid PO4/PO3N/PO2N2 tetrahedra joined into monomers, dimers, chains and rings
-    (:mod:`~tfbsim.structures.motifs`); units placed with random orientations into the largest voids of the
+    (:mod:`~tfbsim.structures.motifs`, :mod:`~tfbsim.structures.motif_geometry`); units placed with random orientations into the largest voids of the
     box at the target density, free anions with their Li next, then the remaining Li into the largest
     voids. No pair comes closer than :data:`~tfbsim.structures.motifs.MIN_DISTANCE_ANG`, and no P comes
     within :data:`~tfbsim.structures.motifs.MIN_NONBONDED_P_ANION_ANG` of an anion it is not bonded to, so a
@@ -33,16 +33,8 @@ from ase.data import atomic_masses, atomic_numbers
 from ..errors import StructureError
 from .composition import LIPON_ELEMENTS, CompositionCounts, integer_counts
 from .io import set_region
-from .motifs import (
-    MIN_DISTANCE_ANG,
-    MIN_NONBONDED_P_ANION_ANG,
-    Unit,
-    UnitTopology,
-    design_anions,
-    design_units,
-    embed_unit,
-    random_rotation,
-)
+from .motif_geometry import Unit, embed_unit, random_rotation
+from .motifs import MIN_DISTANCE_ANG, MIN_NONBONDED_P_ANION_ANG, UnitTopology, design_anions, design_units
 from .packing import Packer, cell_widths, remove_overlaps
 
 __all__ = [

@@ -13,13 +13,13 @@ from tfbsim.analysis.coordination import Coordination
 from tfbsim.errors import StructureError
 from tfbsim.structures.amorphous import MIN_DISTANCE_RANDOM_ANG, build_lipon
 from tfbsim.structures.composition import FORMAL_CHARGE
+from tfbsim.structures.motif_geometry import embed_unit
 from tfbsim.structures.motifs import (
     BOND_LENGTH_ANG,
     MIN_DISTANCE_ANG,
     MIN_NONBONDED_P_ANION_ANG,
     UnitTopology,
     design_anions,
-    embed_unit,
 )
 
 
