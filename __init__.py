@@ -65,6 +65,10 @@ _API: dict[str, str] = {
     "classify_atoms": "analysis.speciation",
     "partial_rdf": "analysis.rdf",
     "bonds": "analysis.neighbours",
+    # interphase
+    "Interphase": "analysis.interphase",
+    "classify_environments": "analysis.environments",
+    "fit_growth": "analysis.growth",
 }
 
 __all__ = ["__version__", *sorted(_API)]
