@@ -836,7 +836,7 @@ def analyze_interphase_cmd(
     axis: Annotated[str, typer.Option("--axis", help="Interface normal: x, y or z (periodic, normal to the in-plane cell vectors).")] = "z",
     bin_ang: Annotated[float, typer.Option("--bin-ang", help="Bin width along the normal (Å).")] = 1.0,
     frames: Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP (the averaging window).")] = None,
-    threshold: Annotated[float, typer.Option("--threshold", help="Product fraction of a bin's non-Li atoms that makes it interphase.")] = 0.5,
+    threshold: Annotated[float, typer.Option("--threshold", help="Product fraction of a bin's atoms (Li_ion excluded) that makes it interphase.")] = 0.5,
     product: Annotated[
         Optional[list[str]], typer.Option("--product", help="Product class marking the interphase (repeatable; default: "
                                                             "Li2O Li3N Li3P reduced_P P_P polysulfide_S thiophosphate_S NO_x Co_reduced).")
@@ -879,13 +879,130 @@ def analyze_interphase_cmd(
         _say(ctx, f"interphase {thick:.1f} Å ({r.axis} {inter['z_lo_ang'][-1]:.1f}–{inter['z_hi_ang'][-1]:.1f} Å), "
                   f"front at {inter['front_ang'][-1]:.1f} Å; all product runs {inter['total_thickness_ang'][-1]:.1f} Å")
     else:
-        _say(ctx, f"no interphase: no bin has >= {threshold:g} of its non-Li atoms in product classes")
+        _say(ctx, f"no interphase: no bin has >= {threshold:g} of its atoms (Li_ion excluded) in product classes")
     if r.product_order_from_li:
         _say(ctx, "products from the Li side: " + " -> ".join(r.product_order_from_li))
     g = inter["growth"]
     if g.model in ("linear", "parabolic", "undetermined"):
         _say(ctx, f"growth: {g.model}; linear {g.rate_ang_ps:.3g} Å/ps, parabolic {g.parabolic_k_ang_ps05:.3g} "
                   f"Å/ps^0.5 (ΔAIC lin-par {g.delta_aic:.1f})")
+
+
+# ---- campaigns & results database (issue 10) ---------------------------------------------------------------
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    campaign: Annotated[Path, typer.Argument(help="Campaign YAML (structures, temperatures, replicas, protocol, analyses).")],
+    executor: Annotated[str, typer.Option("--executor", help="local (this machine's cores) or slurm (needs --site).")] = "local",
+    site: Annotated[Optional[Path], typer.Option("--site", help="Slurm site YAML (partition, account, walltime, ...).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Take over a directory of another campaign; set aside (attic/) and re-run tasks whose settings changed.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Local executor: tasks at a time (overrides the file).")] = None,
+    threads_per_task: Annotated[Optional[int], typer.Option("--threads-per-task", help="Local executor: threads per task (overrides the file).")] = None,
+) -> None:
+    """Run or continue a campaign: finished tasks are skipped, unfinished ones resume from their checkpoints.
+
+    Exit status 0 when every task completed, 3 when some ended unstable or failed (their reasons are in
+    summary.md and the database; fix the cause and run the same command again).
+    """
+    from .workflows.campaign import run_campaign
+
+    def show(event) -> None:  # noqa: ANN001 - CampaignEvent
+        if event.kind in ("finished", "status", "start") or (event.kind == "skipped" and not _quiet(ctx)):
+            _say(ctx, event.message)
+
+    result = run_campaign(campaign, executor=executor, site=site, force=force, workers=workers,
+                          threads_per_task=threads_per_task, on_event=show)
+    for system, fit in result.arrhenius.items():
+        if "error" in fit:
+            _say(ctx, f"{system}: no Arrhenius fit ({fit['error']})")
+        else:
+            sigma = fit.get("sigma_300K_S_cm")
+            _say(ctx, f"{system}: Ea = {fit['Ea_eV']:.3f} ± {fit['Ea_stderr_eV']:.3f} eV"
+                      + (f", σ({fit['target_temperature_k']:g} K) = {sigma:.3g} S/cm" if sigma is not None else "")
+                      + f" from {fit['n_points']} runs")
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts.items())
+    _say(ctx, f"{counts}; {result.skipped} skipped, {result.submitted} run now -> {result.directory}/summary.md, "
+              f"database {result.database}")
+    if not result.ok:
+        typer.echo(f"error: {sum(v for k, v in result.counts.items() if k != 'completed')} task(s) did not complete; "
+                   f"see {result.directory}/summary.md", err=True)
+        raise typer.Exit(3)
+
+
+DbTarget = Annotated[str, typer.Argument(help="Campaign directory, results .db file or ASE-db URL.")]
+
+
+@db_app.command("list")
+def db_list_cmd(
+    ctx: typer.Context,
+    target: DbTarget,
+    query: Annotated[Optional[str], typer.Option("--query", help="ASE-db selection, e.g. 'status=completed,temperature_k>700'.")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """One line per task: id, task, formula, T, status, D and σ."""
+    from .workflows.resultsdb import ResultsDB
+
+    rows = ResultsDB(target).rows(query)
+    _write_json(json_out, {"rows": rows})
+
+    def num(value, spec=".3g"):  # noqa: ANN001, ANN202
+        return "-" if value is None else format(value, spec)
+
+    _say(ctx, f"{'id':>4}  {'task':<28} {'formula':<12} {'T (K)':>7}  {'status':<10} {'D (cm2/s)':>10} {'sigma (S/cm)':>12}")
+    for r in rows:
+        _say(ctx, f"{r['id']:>4}  {str(r.get('task_id', '-')):<28} {r['formula']:<12} {num(r.get('temperature_k'), 'g'):>7}  "
+                  f"{str(r.get('status', '-')):<10} {num(r.get('D_cm2_s')):>10} {num(r.get('sigma_ne_S_cm')):>12}")
+    _say(ctx, f"{len(rows)} row(s)")
+
+
+@db_app.command("show")
+def db_show_cmd(
+    ctx: typer.Context,
+    target: DbTarget,
+    task: Annotated[str, typer.Argument(help="Task id (system/T800K/r0) or row id.")],
+    json_out: JsonOpt = None,
+) -> None:
+    """All key-value pairs of one task, and the analyses stored with it."""
+    from .workflows.resultsdb import ResultsDB
+
+    record, data, atoms = ResultsDB(target).get(task)
+    _write_json(json_out, {"row": record, "data": data})
+    for key in sorted(record):
+        _say(ctx, f"{key:>24}: {record[key]}")
+    _say(ctx, f"{'structure':>24}: {len(atoms)} atoms, cell {' '.join(f'{x:.3f}' for x in atoms.cell.lengths())} Å")
+    for key, value in (data.get("analyses") or {}).items():
+        _say(ctx, f"{'analysis':>24}: {key} ({len(value)} entries)")
+    for line in data.get("analysis_errors") or []:
+        _say(ctx, f"{'analysis error':>24}: {line}")
+
+
+@db_app.command("export")
+def db_export_cmd(
+    ctx: typer.Context,
+    target: DbTarget,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv (one row per task) or json (rows with their analyses).")] = "csv",
+    query: Annotated[Optional[str], typer.Option("--query", help="ASE-db selection, e.g. 'system=glass'.")] = None,
+) -> None:
+    """Export the database as CSV or JSON."""
+    from .errors import ConfigError
+    from .structures.io import atomic_path, write_json
+    from .workflows.resultsdb import ResultsDB
+
+    if fmt not in ("csv", "json"):
+        raise ConfigError(f"--format must be csv or json, got {fmt!r}")
+    db = ResultsDB(target)
+    if fmt == "csv":
+        text = db.export_csv(query)
+        with atomic_path(output) as tmp:
+            tmp.write_text(text)
+        n = text.count("\n") - 1
+    else:
+        rows = db.rows(query)
+        records = [{"row": r, "data": db.get(r["id"])[1]} for r in rows]
+        write_json(output, {"rows": records})
+        n = len(records)
+    _say(ctx, f"{n} row(s) -> {output}")
 
 
 # ------------------------------------------------------------------------------------------------- demo

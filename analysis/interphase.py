@@ -19,10 +19,11 @@ Census
     one Li2S per Li2S-class S.
 Interphase extent, per frame
     Each bin is *product* when the product classes (default
-    :data:`~tfbsim.analysis.environments.PRODUCT_CLASSES`) hold at least ``threshold`` of its non-Li atoms,
-    *pristine* when they hold less or when Li_metal atoms are the majority of a bin without non-Li atoms;
-    bins with only Li_ion atoms, and empty runs up to ``max_gap_ang`` (between atomic planes), take the state
-    of the nearest decided bin; longer empty runs are vacuum. The interphase is the run of product bins
+    :data:`~tfbsim.analysis.environments.PRODUCT_CLASSES`) hold at least ``threshold`` of its atoms other
+    than Li_ion (Li_ion sits in every ionic phase and does not vote; Li_metal atoms count as pristine metal,
+    so one product anion dissolved in the metal does not make a bin interphase), *pristine* otherwise; bins
+    with only Li_ion atoms, and empty runs up to ``max_gap_ang`` (between atomic planes), take the state of
+    the nearest decided bin; longer empty runs are vacuum. The interphase is the run of product bins
     (periodic: it may wrap through the cell boundary) that touches the Li metal, or the longest run when none
     touches it: ``thickness_ang``, ``z_lo_ang`` and ``z_hi_ang = z_lo_ang + thickness_ang`` (z_lo in [0, L);
     z_hi may exceed L for a run that wraps), and the reaction front ``front_ang`` (the edge facing away from
@@ -74,7 +75,6 @@ from .zprofile import (
     fractional_height,
     n_bins_for,
     periodic_runs,
-    run_gap,
 )
 
 __all__ = ["Interphase"]
@@ -83,7 +83,6 @@ logger = logging.getLogger(__name__)
 
 _AMU_ANG3_TO_G_CM3 = 1.66053906660
 _CI = {name: k for k, name in enumerate(CLASSES)}
-_LI_CLASSES = (_CI["Li_metal"], _CI["Li_ion"])
 _PHASES = tuple(dict.fromkeys(p for p in PHASE_OF_CLASS.values() if p is not None))
 
 
@@ -113,7 +112,8 @@ class Interphase:
     product_classes
         Classes that mark the interphase (default :data:`~tfbsim.analysis.environments.PRODUCT_CLASSES`).
     threshold
-        Fraction of a bin's non-Li atoms in product classes above which the bin is interphase (0 < t <= 1).
+        Fraction of a bin's atoms (Li_ion excluded) in product classes from which the bin is interphase
+        (0 < t <= 1).
     max_gap_ang
         Empty stretches up to this length (Å) are filled from their neighbours (spaces between atomic planes,
         small gaps); longer ones are vacuum.
@@ -127,8 +127,9 @@ class Interphase:
         ``axis``; ``n_bins``, ``bin_edges_ang`` ((n_bins + 1,), mean cell length), ``bin_centres_ang``,
         ``bin_width_ang``, ``cell_length_ang`` and ``area_ang2`` (per frame); ``classes`` (:data:`CLASSES`);
         ``elements``; ``class_counts_per_frame`` ((n_frames, n_classes, n_bins) int);
-        ``class_fraction_per_frame`` ((n_frames, n_classes, n_bins)); ``class_fraction_by_bin`` ({class:
-        (n_bins,)} over the frames); ``element_density_per_frame_ang3`` ((n_frames, n_elements, n_bins) Å⁻³);
+        ``class_fraction_per_frame`` ((n_frames, n_classes, n_bins) float32); ``class_fraction_by_bin`` ({class:
+        (n_bins,)} over the frames); ``element_density_per_frame_ang3`` ((n_frames, n_elements, n_bins) Å⁻³,
+        float32);
         ``element_density_ang3`` ({element: (n_bins,)}); ``mass_density_per_frame_g_cm3`` and
         ``mass_density_g_cm3``; ``class_totals_per_frame`` ({class: (n_frames,)}); census of the last frame:
         ``class_counts``, ``subtype_counts``, ``formula_units``, ``class_counts_by_region``,
@@ -275,12 +276,12 @@ class Interphase:
         mean_length = float(lengths.mean())
         bin_volume = areas * lengths / nb  # (nf,) Å³
         total = class_counts.sum(axis=1)  # (nf, nb)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(total[:, None, :] > 0, class_counts / np.maximum(total, 1)[:, None, :], 0.0)
+        # per-frame arrays in float32: 10,000 frames x 22 classes x 100 bins stay below 100 MB each
+        frac = (class_counts / np.maximum(total, 1)[:, None, :]).astype(np.float32)
         summed = class_counts.sum(axis=0)  # (nc, nb)
         summed_total = summed.sum(axis=0)
         frac_window = summed / np.maximum(summed_total, 1)
-        el_density = el_counts / bin_volume[:, None, None]
+        el_density = (el_counts / bin_volume[:, None, None]).astype(np.float32)
         mass_density = mass / bin_volume[:, None] * _AMU_ANG3_TO_G_CM3
 
         times = self._traj.times_ps
@@ -317,7 +318,8 @@ class Interphase:
         res.class_fraction_per_frame = frac
         res.class_fraction_by_bin = {c: frac_window[i] for i, c in enumerate(CLASSES)}
         res.element_density_per_frame_ang3 = el_density
-        res.element_density_ang3 = {el: el_density[:, e].mean(axis=0) for e, el in enumerate(elements)}
+        res.element_density_ang3 = {el: (el_counts[:, e] / bin_volume[:, None]).mean(axis=0)
+                                    for e, el in enumerate(elements)}
         res.mass_density_per_frame_g_cm3 = mass_density
         res.mass_density_g_cm3 = mass_density.mean(axis=0)
         res.class_totals_per_frame = {c: class_counts[:, i].sum(axis=1) for i, c in enumerate(CLASSES)}
@@ -338,15 +340,10 @@ class Interphase:
         width = length / nb
         gap = self._max_gap_bins(length)
         total = counts.sum(axis=0)
-        n_li = counts[list(_LI_CLASSES)].sum(axis=0)
-        n_site = total - n_li
+        voters = total - counts[_CI["Li_ion"]]  # Li_ion sits in every ionic phase: it does not vote
         n_prod = counts[[_CI[c] for c in self.product_classes]].sum(axis=0)
-        n_metal = counts[_CI["Li_metal"]]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            product = n_prod / np.maximum(n_site, 1) >= self.threshold
-        metal_bin = (n_metal > 0) & (2 * n_metal > total)
-        state = np.where(n_site > 0, product.astype(int),
-                         np.where(metal_bin, 0, np.where(total > 0, UNKNOWN, EMPTY)))
+        product = n_prod / np.maximum(voters, 1) >= self.threshold
+        state = np.where(voters > 0, product.astype(int), np.where(total > 0, UNKNOWN, EMPTY))
         runs = periodic_runs(fill_states(state, gap) == 1)
         metal = _metal_run(counts, gap)
         out = {"thickness_ang": 0.0, "z_lo_ang": math.nan, "z_hi_ang": math.nan, "front_ang": math.nan,
@@ -354,7 +351,7 @@ class Interphase:
                "n_product_sites": int(n_prod.sum())}
         if not runs:
             return out
-        touching = [r for r in runs if metal is not None and run_gap(r, metal, nb) <= gap]
+        touching = [r for r in runs if metal is not None and _touches(r, metal, gap, nb)]
         main = max(touching or runs, key=lambda r: (r[1], -r[0]))
         z_lo = main[0] * width
         z_hi = z_lo + main[1] * width
@@ -458,9 +455,10 @@ class Interphase:
             "class_fraction_by_bin": "atoms of the class in the bin / all atoms in the bin, counts summed over "
                                      "frames",
             "class_counts": "atoms per class in the last analysed frame",
-            "interphase": f"per frame: the run of bins whose non-Li atoms are >= {self.threshold:g} product "
-                          "classes and that touches the Li metal (else the longest); z_hi = z_lo + thickness; "
-                          "front = edge away from the Li metal",
+            "interphase": f"per frame: the run of bins whose atoms other than Li_ion are >= {self.threshold:g} "
+                          "product classes and that touches the Li metal (else the longest); z_hi = z_lo + "
+                          "thickness (may exceed the cell length when the run wraps); front = edge away from the "
+                          "Li metal, wrapped into the cell",
             "product_order_from_li": "product classes ordered by the distance of their peak bin from the Li "
                                      "metal, on the side holding more product",
             "threshold": self.threshold,
@@ -497,6 +495,16 @@ class Interphase:
             "li_metal": r.li_metal,
             "product_peaks_ang": r.product_peaks_ang,
         }
+
+
+def _touches(run: tuple[int, int], other: tuple[int, int], gap: int, nb: int) -> bool:
+    """Whether periodic runs ``run`` and ``other`` overlap or are at most ``gap`` bins apart."""
+    mask = np.zeros(nb, dtype=bool)
+    mask[(other[0] + np.arange(other[1])) % nb] = True
+    reach = np.zeros(nb, dtype=bool)
+    for shift in range(-(gap + 1), gap + 2):
+        reach |= np.roll(mask, shift)
+    return bool(reach[(run[0] + np.arange(run[1])) % nb].any())
 
 
 def _metal_run(counts: np.ndarray, gap: int) -> tuple[int, int] | None:

@@ -306,3 +306,14 @@ def test_tfbsim_h5md_trajectory_with_unwrapped_positions(tmp_path):
     np.testing.assert_allclose(r.interphase["thickness_ang"], ref.interphase["thickness_ang"])
     assert r.class_counts_by_region == ref.class_counts_by_region
     assert r.interphase["growth"].model == "linear"
+
+
+def test_product_atom_dissolved_in_metal_is_not_an_interphase():
+    frame = growth_frame(0)
+    spacing = frame.cell[0, 0] / 3
+    dissolved = frame + Atoms("O", positions=[[0.5 * spacing, 0.5 * spacing, spacing]])  # in a Li plane
+    r = Interphase(dissolved).run().results
+    assert r.class_counts["Li2O"] == 1 and r.interphase["n_product_sites"][0] == 1
+    assert r.interphase["thickness_ang"][0] == 0 and r.li_metal is not None
+    low = Interphase(dissolved, threshold=0.05).run().results  # a low threshold counts it
+    assert low.interphase["thickness_ang"][0] > 0
