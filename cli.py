@@ -807,7 +807,7 @@ def build_lipon_cmd(
         if run_dir is None:
             run_dir = output.with_name(output.stem + "_quench")
     built = make_amorphous_lipon(
-        composition, n_atoms, density_g_cm3_target=density_g_cm3, mode=mode, nd_fraction=nd_fraction,
+        composition, n_atoms, density_g_cm3=density_g_cm3, mode=mode, nd_fraction=nd_fraction,
         allow_nt=allow_nt, nt_fraction=nt_fraction, lateral_ang=lateral_ang, seed=seed, allow_charged=allow_charged,
         quench=quench_cfg, calc=calc, run_dir=run_dir, progress=quench != "none" and not _quiet(ctx), force=force,
     )
@@ -1003,6 +1003,115 @@ def db_export_cmd(
         write_json(output, {"rows": records})
         n = len(records)
     _say(ctx, f"{n} row(s) -> {output}")
+
+
+# ---- interfaces (issue 8) ---------------------------------------------------------------------------------
+def _floats(text: str | None, what: str, *, sep: str = ",") -> list[float] | None:
+    """``"12,20,15"`` -> [12.0, 20.0, 15.0]; a clear ConfigError otherwise."""
+    from .errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(" ", "").split(sep) if v != ""]
+    except ValueError:
+        raise ConfigError(f"{what} must be numbers separated by '{sep}', got {text!r}") from None
+
+
+@build_app.command("interface")
+def build_interface_cmd(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Option("--stack", help="Phases bottom to top, e.g. li:100,lipon,licoo2:104 (licoo2:104:x=0.5, li2s:111:term=1).")],
+    output: OutputOpt,
+    thickness_ang: Annotated[Optional[str], typer.Option("--thickness-ang", help="One thickness for all phases or one per phase, e.g. 12,20,15 (Å).")] = None,
+    lateral_min_ang: Annotated[float, typer.Option("--lateral-min-ang", help="Minimum in-plane width of the cell in both directions (Å).")] = 10.0,
+    lipon_composition: Annotated[Optional[str], typer.Option("--lipon-composition", help="Formula per P of the glass (default Li2.94PO3.50N0.31).")] = None,
+    lipon_from: Annotated[Optional[Path], typer.Option("--lipon-from", help="Use this glass box (its in-plane cell must fit the stack's lattice).")] = None,
+    lipon_density_g_cm3: Annotated[float, typer.Option("--lipon-density-g-cm3", help="Density of a built glass (g/cm3).")] = 2.4,
+    gap_ang: Annotated[float, typer.Option("--gap-ang", help="Distance along z between neighbouring phases (Å).")] = 2.0,
+    vacuum_ang: Annotated[Optional[float], typer.Option("--vacuum-ang", help="Slab + vacuum (Å) with fixed bottom layers; default: periodic sandwich.")] = None,
+    max_strain_pct: Annotated[float, typer.Option("--max-strain-pct", help="Largest in-plane strain of a matched crystal (%).")] = 5.0,
+    max_area_ang2: Annotated[Optional[float], typer.Option("--max-area-ang2", help="Largest ZSL coincidence area searched (Å2).")] = None,
+    strained_phase: Annotated[Optional[str], typer.Option("--strained-phase", help="Crystal that carries the lattice-match strain (default: Li metal).")] = None,
+    shift_ang: Annotated[Optional[str], typer.Option("--shift-ang", help="In-plane shift DX,DY (Å) of everything above the first interface.")] = None,
+    fix_bottom_ang: Annotated[Optional[float], typer.Option("--fix-bottom-ang", help="Fixed bottom layer (Å); default 3 with vacuum, 0 periodic.")] = None,
+    quench_on_substrate: Annotated[Optional[str], typer.Option("--quench-on-substrate", help="Melt-quench the glass on the fixed substrate: quick or production.")] = None,
+    relax: Annotated[bool, typer.Option("--relax", help="Relax with the in-plane cell fixed (positions + c).")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", help="Potential for --quench-on-substrate/--relax.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML with melt-quench settings (preset and any keys).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Quench folder (default: OUTPUT stem + _quench); an existing one is continued.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue a quench folder whose settings differ.")] = False,
+    fmax_ev_ang: Annotated[float, typer.Option("--fmax-ev-ang", help="Force threshold of --relax (eV/Å).")] = 0.05,
+    relax_steps: Annotated[int, typer.Option("--relax-steps", help="Step limit of --relax.")] = 500,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "float32",
+    allow_download: AllowDownloadOpt = False,
+    json_out: JsonOpt = None,
+) -> None:
+    """Interface or full cell (bottom to top) with region tags, strain and geometry report; optional quench/relax."""
+    from .errors import ConfigError
+    from .interfaces.phases import DEFAULT_LIPON_COMPOSITION
+    from .structures.io import write_structure
+    from .workflows.interface_quench import make_interface
+    from .workflows.protocols import resolve_melt_quench_config
+
+    if quench_on_substrate is not None and quench_on_substrate not in ("quick", "production"):
+        raise ConfigError(f"--quench-on-substrate must be quick or production, got {quench_on_substrate!r}")
+    if (quench_on_substrate or relax) and not model:
+        raise ConfigError("--quench-on-substrate and --relax need --model SPEC (e.g. chgnet, mace-mp-0:small, a MACE file)")
+    if config is not None and quench_on_substrate is None:
+        raise ConfigError("--config holds melt-quench settings: add --quench-on-substrate quick|production")
+    if lipon_from is not None and lipon_composition is not None:
+        raise ConfigError("give either --lipon-composition (build the glass) or --lipon-from (use a glass file), not both")
+    if lipon_from is not None and not lipon_from.exists():
+        raise ConfigError(f"--lipon-from {lipon_from}: no such file")
+    _check_structure_suffix(output)
+    thickness = _floats(thickness_ang, "--thickness-ang")
+    shift = None
+    if shift_ang is not None:
+        pairs = [_floats(p, "--shift-ang") for p in shift_ang.split(";") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ConfigError(f"--shift-ang needs DX,DY (or DX,DY;DX,DY one per interface), got {shift_ang!r}")
+        shift = pairs[0] if len(pairs) == 1 else pairs
+    calc = None
+    quench_cfg = None
+    if quench_on_substrate is not None:
+        overrides = {"preset": quench_on_substrate, "seed": seed,
+                     "potential": {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download}}
+        quench_cfg = resolve_melt_quench_config(None, yaml_path=config, overrides=overrides)
+        if run_dir is None:
+            run_dir = output.with_name(output.stem + "_quench")
+    if model and (quench_on_substrate or relax):
+        from .workflows.potentials import load_potential
+
+        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
+    built = make_interface(
+        stack, quench=quench_cfg, relax=relax, calc=calc, run_dir=run_dir, relax_fmax_ev_ang=fmax_ev_ang,
+        relax_steps=relax_steps, progress=not _quiet(ctx), force=force,
+        thickness_ang=None if thickness is None else (thickness[0] if len(thickness) == 1 else thickness),
+        lateral_min_ang=lateral_min_ang, lipon_composition=lipon_composition or DEFAULT_LIPON_COMPOSITION,
+        lipon_from=lipon_from, lipon_density_g_cm3=lipon_density_g_cm3, gap_ang=gap_ang, vacuum_ang=vacuum_ang,
+        max_strain_pct=max_strain_pct, max_area_ang2=max_area_ang2, strained_phase=strained_phase, shift_ang=shift,
+        fix_bottom_ang=fix_bottom_ang, seed=seed,
+    )
+    write_structure(output, built.atoms)
+    report = {**built.report, "output": str(output)}
+    _write_json(json_out, report)
+    r = report
+    for entry in r["stack"]:
+        facet = f" ({entry['facet']})" if entry.get("facet") else ""
+        strain = ", ".join(f"{v:+.2f}" for v in entry["strain_pct"])
+        _say(ctx, f"  {entry['region']}{facet}: {entry['n_atoms']} atoms {entry['formula']}, {entry['thickness_ang']:.1f} Å, "
+                  f"z {entry['z_range_ang'][0]:.1f}-{entry['z_range_ang'][1]:.1f} Å, strain exx eyy exy [{strain}] %")
+    a, b = r["lateral_widths_ang"]
+    geometry = "periodic sandwich" if r["periodic_sandwich"] else f"slab + {r['vacuum_ang']:g} Å vacuum"
+    _say(ctx, f"{'/'.join(e['region'] for e in r['stack'])}: {r['n_atoms']} atoms, lateral {a:.2f} x {b:.2f} Å "
+              f"({r['area_ang2']:.1f} Å2), {geometry}, interfaces at z = "
+              f"{', '.join(f'{z:.2f}' for z in r['interfaces_z_ang'])} Å, min cross distance "
+              f"{r['min_cross_distance_ang']:.2f} Å -> {output}")
+    for warning in r["warnings"]:
+        _say(ctx, f"warning: {warning}")
 
 
 # ------------------------------------------------------------------------------------------------- demo

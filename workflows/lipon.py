@@ -19,7 +19,8 @@ from ase.calculators.calculator import Calculator
 
 from ..errors import ConfigError
 from .potentials import check_coverage
-from .protocols import MeltQuenchConfig, MeltQuenchResult, density_g_cm3, melt_quench, resolve_melt_quench_config
+from .protocols import MeltQuenchConfig, MeltQuenchResult, melt_quench, resolve_melt_quench_config
+from .protocols import density_g_cm3 as _density
 from .provenance import provenance, utc_now
 
 __all__ = ["make_amorphous_lipon", "lipon_speciation", "LiponBuild"]
@@ -80,7 +81,7 @@ def make_amorphous_lipon(
     composition: str,
     n_atoms: int,
     *,
-    density_g_cm3_target: float = 2.4,
+    density_g_cm3: float = 2.4,
     mode: str = "motif",
     nd_fraction: float | None = None,
     allow_nt: bool = False,
@@ -101,7 +102,7 @@ def make_amorphous_lipon(
     ----------
     composition, n_atoms, mode, nd_fraction, allow_nt, nt_fraction, lateral_ang, lateral_cell_ang, seed, allow_charged
         As :func:`tfbsim.structures.amorphous.build_lipon`.
-    density_g_cm3_target
+    density_g_cm3
         Density of the built box (g/cm³); the quench's NPT anneal then finds the potential's own.
     quench
         ``None``/``"none"`` (no MD), a preset name (``quick``, ``production``), a dict or a
@@ -142,7 +143,7 @@ def make_amorphous_lipon(
             raise ConfigError("a melt-quench needs a potential: pass --model SPEC (or calc=...)")
         quench_cfg = resolve_melt_quench_config(quench)
     initial = build_lipon(
-        composition, n_atoms, density_g_cm3=density_g_cm3_target, mode=mode, nd_fraction=nd_fraction,
+        composition, n_atoms, density_g_cm3=density_g_cm3, mode=mode, nd_fraction=nd_fraction,
         allow_nt=allow_nt, nt_fraction=nt_fraction, lateral_ang=lateral_ang, lateral_cell_ang=lateral_cell_ang,
         seed=seed, allow_charged=allow_charged,
     )
@@ -167,8 +168,8 @@ def make_amorphous_lipon(
         "n_atoms": len(final),
         "mode": mode,
         "seed": int(seed),
-        "density_g_cm3": density_g_cm3(final),
-        "density_initial_g_cm3": density_g_cm3(initial),
+        "density_g_cm3": _density(final),
+        "density_initial_g_cm3": _density(initial),
         "cell_ang": np.asarray(final.cell.array).tolist(),
         "lateral_fixed": bool(info.get("lateral_fixed")),
         "min_distance_ang": min(by_pair.values()) if by_pair else None,
