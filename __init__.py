@@ -43,6 +43,13 @@ _API: dict[str, str] = {
     "restart_melt_quench": "workflows.protocols",
     "MeltQuenchConfig": "workflows.protocols",
     "make_amorphous_lipon": "workflows.lipon",
+    # interfaces and full cells
+    "build_interface": "interfaces.builder",
+    "match_lattices": "interfaces.matching",
+    "make_interface": "workflows.interface_quench",
+    "quench_on_substrate": "workflows.interface_quench",
+    "relax_interface": "workflows.interface_quench",
+    "check_li_melting": "workflows.li_melting",
     # potentials and provenance
     "load_potential": "workflows.potentials",
     "check_coverage": "workflows.potentials",
