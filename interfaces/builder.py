@@ -252,21 +252,19 @@ def _reference(crystals: list[PhaseSpec], strained_phase: str | None) -> PhaseSp
     return next((p for p in crystals if p.name != "li"), crystals[0])
 
 
-def _plan_lateral(crystals: list[PhaseSpec], slabs: dict[str, Atoms], *, lateral_min_ang: float,
-                  max_strain_pct: float, max_area_ang2: float | None, strained_phase: str | None,
-                  file_cell: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
-    """Integer supercell matrix of every crystal and the common in-plane cell (2×2, reference frame)."""
-    ref = _reference(crystals, strained_phase)
-    base = {p.region: np.asarray(slabs[p.region].cell[:2, :2], dtype=float) for p in crystals}
+def _match_chain(
+    crystals: list[PhaseSpec], base: dict[str, np.ndarray], ref: PhaseSpec, *, lateral_min_ang: float,
+    max_strain_pct: float, max_area_ang2: float | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """Match every other crystal onto the reference (the last match repeated to ``lateral_min_ang``)."""
     total = {ref.region: np.eye(2, dtype=int)}
     cell = base[ref.region]
     matches: list[LatticeMatch] = []
     others = [p for p in crystals if p.region != ref.region]
-    target = lateral_min_ang if file_cell is None else min(lateral_widths_ang(file_cell))
     for k, film in enumerate(others):
-        last = k == len(others) - 1 and file_cell is None
+        last = k == len(others) - 1
         match = match_lattices(base[film.region], cell, max_strain_pct=max_strain_pct,
-                               lateral_min_ang=target if last else 1e-3, max_area_ang2=max_area_ang2,
+                               lateral_min_ang=lateral_min_ang if last else 1e-3, max_area_ang2=max_area_ang2,
                                film_name=f"{film.region} ({film.facet_label})",
                                substrate_name=f"{ref.region} ({ref.facet_label})")
         matches.append(match)
@@ -274,15 +272,42 @@ def _plan_lateral(crystals: list[PhaseSpec], slabs: dict[str, Atoms], *, lateral
             total[region] = match.substrate_matrix @ total[region]
         total[film.region] = match.film_matrix
         cell = match.substrate_matrix @ cell
-    info: dict[str, Any] = {"reference_phase": ref.region, "strained_phases": [p.region for p in others],
-                            "matches": [m.to_dict() for m in matches]}
-    if file_cell is not None:
-        m = find_supercell_matrix(cell, file_cell)
+    if not others:  # one crystal: its near-square supercell
+        m = lateral_supercell(cell, lateral_min_ang).matrix
+        total[ref.region] = m
+        cell = m @ cell
+    info = {"reference_phase": ref.region, "strained_phases": [p.region for p in others],
+            "method": "zsl" if others else "supercell", "matches": [m.to_dict() for m in matches]}
+    return total, cell, info
+
+
+def _plan_lateral(crystals: list[PhaseSpec], slabs: dict[str, Atoms], *, lateral_min_ang: float,
+                  max_strain_pct: float, max_area_ang2: float | None, strained_phase: str | None,
+                  file_cell: np.ndarray | None) -> tuple[dict[str, np.ndarray], np.ndarray, dict]:
+    """Integer supercell matrix of every crystal and the common in-plane cell (2×2, reference frame).
+
+    With a glass file, its in-plane cell must be a supercell of the cell this stack gets at
+    ``lateral_min_ang`` (what a run without the file reports) or, failing that, of the smallest coincidence cell.
+    """
+    ref = _reference(crystals, strained_phase)
+    base = {p.region: np.asarray(slabs[p.region].cell[:2, :2], dtype=float) for p in crystals}
+    kwargs = {"max_strain_pct": max_strain_pct, "max_area_ang2": max_area_ang2}
+    total, cell, info = _match_chain(crystals, base, ref, lateral_min_ang=lateral_min_ang, **kwargs)
+    if file_cell is None:
+        return total, cell, info
+    m = find_supercell_matrix(cell, file_cell)
+    if m is None:
+        if len(crystals) > 1:  # the smallest coincidence cell (no repetition) may still fit
+            total_c, cell_c, info_c = _match_chain(crystals, base, ref, lateral_min_ang=1e-3, **kwargs)
+        else:
+            total_c, cell_c, info_c = {ref.region: np.eye(2, dtype=int)}, base[ref.region], dict(info)
+        m = find_supercell_matrix(cell_c, file_cell)
         if m is None:
-            suggestion = lateral_supercell(cell, lateral_min_ang)
-            a, b = (float(np.linalg.norm(v)) for v in suggestion.cell_ang)
-            hint = (f"`tfbsim build lipon --lateral-ang {a:.4f} {b:.4f}`" if suggestion.orthogonal else
-                    f"build_lipon(..., lateral_cell_ang={np.round(suggestion.cell_ang, 4).tolist()})")
+            a, b = np.linalg.norm(cell, axis=1)
+            orthogonal = abs(float(np.dot(*cell))) < 1e-6 * a * b
+            lateral = np.column_stack([_standard_frame(cell), [0.0, 0.0]])
+            hint = (f"`tfbsim build lipon --lateral-ang {a:.4f} {b:.4f}`" if orthogonal else
+                    f"build_lipon(..., lateral_cell_ang={np.round(lateral, 4).tolist()})")
             fa, fb = np.linalg.norm(file_cell, axis=1)
             gamma = math.degrees(math.acos(float(np.dot(*file_cell)) / (fa * fb)))
             raise StructureError(
@@ -290,16 +315,9 @@ def _plan_lateral(crystals: list[PhaseSpec], slabs: dict[str, Atoms], *, lateral
                 f"γ = {gamma:.2f}°) is not a supercell of this stack's lateral lattice; build the glass on the "
                 f"stack's cell, e.g. {hint} (its cell at --lateral-min-ang {lateral_min_ang:g})"
             )
-        info["method"] = "lipon_from"
-    elif others:
-        info["method"] = "zsl"
-        m = np.eye(2, dtype=int)  # match_lattices already repeated the last match to the lateral size
-    else:
-        info["method"] = "supercell"
-        m = lateral_supercell(cell, lateral_min_ang).matrix
-    for region in total:
-        total[region] = m @ total[region]
-    return total, m @ cell, info
+        total, cell, info = total_c, cell_c, info_c
+    info = {**info, "method": "lipon_from"}
+    return {region: m @ t for region, t in total.items()}, m @ cell, info
 
 
 def _standard_frame(cell2: np.ndarray) -> np.ndarray:

@@ -172,6 +172,18 @@ def test_lipon_from_file(tmp_path, li_lipon):
         build_interface("li:100,lipon", thickness_ang=[6.0, 10.0], lipon_from=tmp_path / "wrong.extxyz")
 
 
+def test_lipon_from_file_in_a_full_cell(tmp_path, full_cell):
+    """A glass built on the lateral cell a full cell reports is accepted for that full cell (ZSL path)."""
+    _, report = full_cell
+    glass = build_lipon(COMPOSITION, 110, lateral_cell_ang=np.array(report["lateral_cell_ang"]), seed=4)
+    write_structure(tmp_path / "glass.extxyz", glass)
+    atoms, rep = build_interface("li:100,lipon,licoo2:104", thickness_ang=[5.0, 10.0, 6.0], lateral_min_ang=8.0,
+                                 vacuum_ang=12.0, lipon_from=tmp_path / "glass.extxyz")
+    assert np.allclose(rep["lateral_cell_ang"], report["lateral_cell_ang"], atol=1e-6)
+    assert rep["stack"][0]["strain_pct"] == pytest.approx(report["stack"][0]["strain_pct"])
+    assert _region_counts(atoms, "lipon") == Counter(glass.get_chemical_symbols())
+
+
 def test_lixcoo2_substrate_keeps_its_li_fraction():
     atoms, report = build_interface("lipon,licoo2:104:x=0.5", thickness_ang=[9.0, 6.0], lateral_min_ang=8.0)
     counts = _region_counts(atoms, "licoo2")
