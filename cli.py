@@ -272,6 +272,51 @@ def train_label_cmd(
               f"rejected) with {teacher} in {report['wall_s']:.0f} s -> {output}")
 
 
+@train_app.command("dataset")
+def train_dataset_cmd(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Configurations (extxyz) to label next.")],
+    work: Annotated[Path, typer.Option("--work", help="Cache folder (one file per recipe; resumable).")] = Path("dataset_work"),
+    teacher: Annotated[Optional[str], typer.Option("--teacher", help="Potential for pre-relaxation paths and MD snapshots (omit: static recipes only).")] = None,
+    config: ConfigOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice.")] = None,
+) -> None:
+    """Generate training configurations from tfbsim's builders (crystals, slabs, glasses, interfaces, teacher MD)."""
+    from collections import Counter
+
+    from .structures.io import write_structure
+    from .workflows.config import load_config
+    from .workflows.potentials import load_potential
+    from .workflows.training.dataset import DatasetConfig, generate_configurations
+
+    cfg = load_config(config, DatasetConfig, {"seed": seed})
+    if teacher is None:
+        cfg = cfg.model_copy(update={"recipes": [r for r in cfg.recipes if not r.startswith("md_")]})
+    calc = load_potential(teacher, dtype="float32") if teacher else None
+    frames = generate_configurations(cfg, work, teacher=calc, progress=not _quiet(ctx))
+    write_structure(output, frames)
+    counts = Counter(str(a.info.get("config_type")) for a in frames)
+    _say(ctx, f"{len(frames)} configurations in {len(counts)} config_types -> {output}")
+
+
+@train_app.command("make-bundled")
+def train_make_bundled_cmd(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Where bundled.model, bundled.json and MODEL_CARD.md go.")] = Path("workflows/models"),
+    work: Annotated[Path, typer.Option("--work", help="Scratch folder; keep it to resume.")] = Path("model_work"),
+    config: ConfigOpt = None,
+) -> None:
+    """Re-create the bundled model: dataset -> teacher labels -> training -> evaluation -> model card."""
+    from .workflows.config import load_config
+    from .workflows.training.bundled import BundledConfig, make_bundled
+
+    cfg = load_config(config, BundledConfig)
+    manifest = make_bundled(out, work, cfg, progress=not _quiet(ctx))
+    test = manifest["test"]
+    _say(ctx, f"bundled model {manifest['sha256'][:12]} in {out}: test E RMSE {test['energy_rmse_mev_atom']:.1f} "
+              f"meV/atom, F RMSE {test['forces_rmse_mev_ang']:.0f} meV/Å; see {out}/MODEL_CARD.md")
+
+
 @train_app.command("evaluate")
 def train_evaluate_cmd(
     ctx: typer.Context,

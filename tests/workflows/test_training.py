@@ -96,3 +96,35 @@ def test_training_command_options(tmp_path):
     assert cmd[cmd.index("--num_interactions") + 1] == "2" and "--patience" in cmd and "--loss" not in cmd
     with pytest.raises(ConfigError, match="foundation model"):
         training_command(TrainConfig(foundation_model=tmp_path / "nope.model"), tmp_path, tmp_path, tmp_path, has_stress=True)
+
+
+def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
+    """dataset -> label -> split -> train -> evaluate -> checks -> install, with a tiny teacher and tiny settings."""
+    from tfbsim.workflows.training import bundled
+    from tfbsim.workflows.training.bundled import BundledConfig, make_bundled
+    from tfbsim.workflows.training.dataset import DatasetConfig
+
+    # the tiny random teacher is not stable in MD or relaxation: run the cheap static recipes, and replace the
+    # expensive physics checks by quick versions (they are exercised on the real model by `make model`)
+    monkeypatch.setattr(bundled, "md_stability", lambda calc, **kw: {"stable": True, "temperature_k": 1500.0,
+                                                                      "time_ps": 0.0, "n_atoms": 0, "diagnostic": None,
+                                                                      "temperature_mean_k": 0.0})
+    monkeypatch.setattr(bundled, "md_speed", lambda calc, sizes: {f"{n}_atoms": 1.0 for n in sizes})
+    monkeypatch.setattr(bundled, "lattice_check", lambda calc, teacher: {"max_abs_diff_pct": 0.0})
+    cfg = BundledConfig(
+        teacher=str(tiny_mace_path),
+        dataset=DatasetConfig(recipes=["crystals", "glasses"], crystal_frames=2, lipon_atoms=30, relax_path_steps=[0]),
+        train=TrainConfig(preset="tiny", name="b", epochs=2, r_max_ang=4.0, batch_size=8),
+        test_fraction=0.2,
+    )
+    manifest = make_bundled(tmp_path / "out", tmp_path / "work", cfg)
+    out = tmp_path / "out"
+    assert (out / "bundled.model").is_file() and (out / "MODEL_CARD.md").read_text().startswith("# tfbsim bundled")
+    data = json.loads((out / "bundled.json").read_text())
+    assert data["sha256"] == manifest["sha256"] and data["dataset"]["n_frames"] > 20
+    assert any(k.startswith("crystal_") for k in data["test"]["per_config_type"])
+    calc = load_potential(str(out / "bundled.model"), device="cpu")
+    assert {"Li", "P", "O", "N"} <= set(calc.parameters["elements"])
+    # re-running resumes: nothing is rebuilt (same model, same sha)
+    again = make_bundled(tmp_path / "out", tmp_path / "work", cfg)
+    assert again["sha256"] == manifest["sha256"]
