@@ -76,6 +76,11 @@ _API: dict[str, str] = {
     "Interphase": "analysis.interphase",
     "classify_environments": "analysis.environments",
     "fit_growth": "analysis.growth",
+    # campaigns and the results database
+    "run_campaign": "workflows.campaign",
+    "load_campaign": "workflows.campaign_config",
+    "CampaignConfig": "workflows.campaign_config",
+    "ResultsDB": "workflows.resultsdb",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -25,7 +25,8 @@ def write_tiny_campaign(folder: Path, model: Path, *, name: str = "tiny", temper
         "name": name,
         "potential": {"model": str(model), "dtype": "float64", "device": "cpu"},
         "structures": [{"name": "li2o", "build": {"kind": "crystal", "phase": "li2o"}},
-                       {"name": "li3n", "file": "li3n.extxyz"}],
+                       {"name": "li3n", "file": "li3n.extxyz",  # prepared once, shared by its three tasks
+                        "prepare": [{"name": "relax", "relax": {"fmax_ev_ang": 0.5, "max_steps": 5}}]}],
         "temperatures_k": list(temperatures),
         "protocol": [
             {"name": "equilibrate", "md": {**md, "steps": equilibrate_steps, "traj_every": 10}},

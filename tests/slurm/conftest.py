@@ -45,7 +45,7 @@ def _kill_pidfile(path: Path) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    for _ in range(50):
+    for _ in range(20):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -127,6 +127,12 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
         np.testing.assert_array_equal(np.array([a.positions for a in resumed]),
                                       np.array([a.positions for a in reference]))
 
+    # li3n was prepared (relaxed) once; its three tasks started from the prepared structure
+    prep = read_json(cfg.directory / "prepare" / "li3n" / "summary.json")
+    assert prep["status"] == "completed" and [s["kind"] for s in prep["stages"]] == ["relax"]
+    assert {tasks[f"li3n/T{t}K/r0"].spec["input"] for t in (300, 400, 500)} == {
+        str(cfg.directory / "prepare" / "li3n" / "final.extxyz")}
+
     # ---- results: database, summary table, Arrhenius, plots
     db = ResultsDB(cfg.directory)
     rows = db.rows()

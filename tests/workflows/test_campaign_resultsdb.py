@@ -18,7 +18,9 @@ def _row(status="completed", D=2.0e-6, **extra):
     summary = {"status": status, "D_cm2_s": D, "D_stderr_cm2_s": 1.0e-7, "sigma_ne_S_cm": 3.0e-3, "model_sha256": "ab" * 32,
                "steps": 100, "wall_s": 12.5, "stages": [{"name": "prod"}], **extra}
     analyses = {"diffusion": {"D_cm2_s": D, "msd": {"lag_ps": [0.0, 0.1], "msd_ang2": [0.0, 0.5]}},
-                "coordination": {"N": {"Nd": 0.25, "Na": 0.75, "Nt": 0.0}, "P": {"mean_cn": 4.0}, "Li": {"mean_cn": 4.2}}}
+                "coordination": {"N": {"Nd": 0.25, "Na": 0.75, "Nt": 0.0}, "P": {"mean_cn": 4.0}, "Li": {"mean_cn": 4.2}},
+                "interphase": {"interphase": {"thickness_ang": [0.0, 3.5], "front_ang": [1.0, 4.5],
+                                              "total_thickness_ang": [0.0, 7.0]}}}
     return row_from_summary(summary, task_id="glass/T800K/r0", campaign="c", system="glass", temperature_k=800.0,
                             replica=0, run_dir="/runs/c/tasks/glass/T800K/r0", analyses=analyses)
 
@@ -27,6 +29,7 @@ def test_rows_are_replaced_not_duplicated_and_keep_the_analyses(tmp_path):
     db = ResultsDB(tmp_path / "results.db", create=True)
     kvp, data = _row(reason=None)
     assert kvp["coord_Nd"] == 0.25 and kvp["coord_Na"] == 0.75 and "reason" not in kvp
+    assert (kvp["interphase_thickness_ang"], kvp["interphase_total_thickness_ang"]) == (3.5, 7.0)  # last frame
     first = db.upsert(bulk("Li", "bcc", a=3.5, cubic=True), kvp, data)
     kvp2, data2 = _row(status="failed", D=None, reason="worker lost")
     second = db.upsert(bulk("Li", "bcc", a=3.5, cubic=True) * (2, 1, 1), kvp2, data2)

@@ -34,7 +34,8 @@ def _campaign(tmp_path: Path, **changes) -> Path:
         "temperatures_k": [1200.0],
         "protocol": [{"name": "eq", "md": {**MD, "steps": 20, "traj_every": 10}},
                      {"name": "prod", "md": {**MD, "steps": 80, "traj_every": 4}}],
-        "analyses": {"diffusion": {"species": "Cu"}, "arrhenius": None, "coordination": None},
+        "analyses": {"diffusion": {"species": "Cu"}, "arrhenius": None, "coordination": {},
+                     "interphase": {"bin_ang": 2.0}},
     }
     data.update(changes)
     path = tmp_path / "campaign.yaml"
@@ -63,6 +64,9 @@ def test_task_runs_stages_then_reuses_them_and_reruns_only_changed_analyses(tmp_
     ref = DiffusionAnalysis(task.dir / "2_prod" / "traj.h5md", species="Cu").run().results
     assert summary["D_cm2_s"] == pytest.approx(ref.D_cm2_s, rel=1e-12) and summary["D_cm2_s"] > 0
     assert read_json(task.dir / "analysis" / "diffusion.json")["n_frames"] == 21
+    assert (task.dir / "analysis" / "coordination.json").exists() and (task.dir / "analysis" / "msd.png").exists()
+    # an analysis that cannot apply is reported without failing the task (Cu has no interphase classes)
+    assert len(summary["analysis_errors"]) == 1 and summary["analysis_errors"][0].startswith("interphase: AnalysisError")
     final = read_structure(task.dir / "final.extxyz")
     assert final.info["task_id"] == task.task_id and final.info["temperature_k"] == 1200.0
     assert _task_done(task) is not None  # the driver would skip it
