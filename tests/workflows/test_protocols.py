@@ -24,8 +24,8 @@ from tfbsim.workflows.protocols import (
 
 # a few MD steps per stage: the mechanics, not the physics
 TINY = {
-    "preset": "quick", "timestep_fs": 1.0, "melt_ps": 0.03, "quench_rate_k_ps": 1700 / 0.03, "anneal_ps": 0.03,
-    "prerelax_steps": 15, "final_relax_steps": 15, "traj_every": 5, "log_every": 5, "checkpoint_every": 10,
+    "preset": "quick", "timestep_fs": 1.0, "melt_ps": 0.02, "quench_rate_k_ps": 1700 / 0.02, "anneal_ps": 0.02,
+    "prerelax_steps": 5, "final_relax_steps": 4, "traj_every": 5, "log_every": 5, "checkpoint_every": 10,
 }
 
 
@@ -66,6 +66,13 @@ class KickLJ(CrashingLJ):
 @pytest.fixture(scope="module")
 def box():
     return build_lipon("Li2.94PO3.50N0.31", 40, seed=2)
+
+
+@pytest.fixture(scope="module")
+def reference(box, tmp_path_factory):
+    """One uninterrupted protocol run in a folder, shared by the tests that only read it."""
+    rd = tmp_path_factory.mktemp("reference") / "mq"
+    return melt_quench(box, CrashingLJ(), TINY, rd), rd
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -110,22 +117,21 @@ def test_yaml_overrides_and_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- stages
-def test_melt_quench_stages_and_run_folder(tmp_path, box):
-    result = melt_quench(box, CrashingLJ(), TINY, tmp_path / "mq")
-    rd = tmp_path / "mq"
+def test_melt_quench_stages_and_run_folder(box, reference):
+    result, rd = reference
     assert [s["name"] for s in result.stages] == ["prerelax", "melt", "quench", "anneal", "relax"]
     assert all(s["status"] == "completed" for s in result.stages)
     for name in ("protocol.yaml", "initial.extxyz", "summary.json", "final.extxyz", "2_melt/traj.h5md",
                  "3_quench/checkpoint.npz", "4_anneal/log.csv", "5_relax/final.extxyz"):
         assert (rd / name).exists(), name
     summary = read_json(rd / "summary.json")
-    assert summary["status"] == "completed" and summary["provenance"]["config"]["melt_ps"] == 0.03
+    assert summary["status"] == "completed" and summary["provenance"]["config"]["melt_ps"] == 0.02
     # the quench log follows the linear ramp from melt_k to final_k
     log = np.genfromtxt(rd / "3_quench" / "log.csv", delimiter=",", names=True)
     step_ps = 1e-3  # each row holds the target of the step that ended there (the first row: t = 0)
-    expected = np.interp(np.maximum(log["time_ps"] - step_ps, 0.0), [0.0, 0.03], [2000.0, 300.0])
+    expected = np.interp(np.maximum(log["time_ps"] - step_ps, 0.0), [0.0, 0.02], [2000.0, 300.0])
     np.testing.assert_allclose(log["target_T_k"], expected, rtol=1e-9)
-    assert log["time_ps"][-1] == pytest.approx(0.03) and log["target_T_k"][0] == 2000.0
+    assert log["time_ps"][-1] == pytest.approx(0.02) and log["target_T_k"][0] == 2000.0
     # the anneal changed the volume (isotropic barostat), the result keeps the builder's metadata
     final = result.atoms
     assert result.density_final_g_cm3 == pytest.approx(density_g_cm3(final))
@@ -140,11 +146,11 @@ def test_melt_quench_stages_and_run_folder(tmp_path, box):
     np.testing.assert_allclose(again.atoms.positions, final.positions, atol=1e-12)
 
 
-def test_interrupted_protocol_resumes_exactly(tmp_path, box):
-    reference = melt_quench(box, CrashingLJ(), TINY, tmp_path / "ref")
+def test_interrupted_protocol_resumes_exactly(tmp_path, box, reference):
+    reference = reference[0]
     rd = tmp_path / "crash"
     with pytest.raises(RuntimeError, match="simulated crash"):
-        melt_quench(box, CrashingLJ(crash_at=60), TINY, rd)  # dies inside an MD stage
+        melt_quench(box, CrashingLJ(crash_at=40), TINY, rd)  # dies inside the quench
     assert read_json(rd / "summary.json")["status"] == "failed"
     resumed = restart_melt_quench(rd, CrashingLJ())
     assert any(s.get("reused") for s in resumed.stages)
@@ -153,9 +159,8 @@ def test_interrupted_protocol_resumes_exactly(tmp_path, box):
     assert read_json(rd / "summary.json")["sessions"] == 2
 
 
-def test_folder_with_other_settings_or_structure_is_refused(tmp_path, box):
-    rd = tmp_path / "mq"
-    melt_quench(box, CrashingLJ(), TINY, rd)
+def test_folder_with_other_settings_or_structure_is_refused(tmp_path, box, reference):
+    rd = reference[1]
     with pytest.raises(ConfigError, match="other settings.*melt_k"):
         melt_quench(box, CrashingLJ(), {**TINY, "melt_k": 2200}, rd)
     other = build_lipon("Li2.94PO3.50N0.31", 40, seed=3)
@@ -178,7 +183,7 @@ def test_lateral_cell_stays_fixed(tmp_path):
 
 def test_unstable_stage_is_reported(tmp_path, box):
     with pytest.raises(SimulationUnstable):
-        melt_quench(box, KickLJ(kick_at=25), TINY, tmp_path / "mq")
+        melt_quench(box, KickLJ(kick_at=15), TINY, tmp_path / "mq")
     summary = read_json(tmp_path / "mq" / "summary.json")
     assert summary["status"] == "unstable" and summary["stages"][-1]["status"] == "unstable"
 
