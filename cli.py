@@ -456,6 +456,7 @@ def md_cmd(
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda[:N].")] = None,
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="float32 or float64.")] = None,
     allow_download: Annotated[Optional[bool], typer.Option("--allow-download", help="Allow downloading a named MACE foundation model.")] = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", help="ase (any potential, every ensemble) or gpu (device-resident MACE engine: nve, nvt-langevin, nvt-bussi; pip install 'tfbsim[gpu]').")] = None,
 ) -> None:
     """Molecular dynamics into a run directory (trajectory, log, checkpoints, summary); --restart continues one."""
     from .errors import ConfigError
@@ -465,7 +466,7 @@ def md_cmd(
     overrides = {
         "ensemble": ensemble, "temperature_k": temperature_k, "steps": steps, "timestep_fs": timestep_fs,
         "pressure_gpa": pressure_gpa, "barostat_axes": barostat_axes, "traj_every": traj_every,
-        "checkpoint_every": checkpoint_every, "log_every": log_every, "seed": seed,
+        "checkpoint_every": checkpoint_every, "log_every": log_every, "seed": seed, "engine": engine,
     }
     potential = {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download}
     given = any(v is not None for v in [*overrides.values(), *potential.values()])
@@ -943,16 +944,32 @@ def run_cmd(
     force: Annotated[bool, typer.Option("--force", help="Take over a directory of another campaign; set aside (attic/) and re-run tasks whose settings changed.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Local executor: tasks at a time (overrides the file).")] = None,
     threads_per_task: Annotated[Optional[int], typer.Option("--threads-per-task", help="Local executor: threads per task (overrides the file).")] = None,
+    status: Annotated[bool, typer.Option("--status", help="Only show each task's state (runs nothing; e.g. while a driver runs elsewhere).")] = False,
 ) -> None:
     """Run or continue a campaign: finished tasks are skipped, unfinished ones resume from their checkpoints.
 
     Exit status 0 when every task completed, 3 when some ended unstable or failed (their reasons are in
     summary.md and the database; fix the cause and run the same command again).
     """
-    from .workflows.campaign import run_campaign
+    from .workflows.campaign import campaign_status, run_campaign
+
+    if status:
+        rows = campaign_status(campaign)
+        for r in rows:
+            d = "" if r["D_cm2_s"] is None else f"  D = {r['D_cm2_s']:.3g} cm2/s"
+            _say(ctx, f"{r['task_id']:<32} {r['status']:<10}{d}" + (f"  {r['reason']}" if r.get("reason") else ""))
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        _say(ctx, ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return
 
     def show(event) -> None:  # noqa: ANN001 - CampaignEvent
-        if event.kind in ("finished", "status", "start") or (event.kind == "skipped" and not _quiet(ctx)):
+        if event.kind == "skipped" and event.status == "completed":
+            return  # counted in the plan line
+        if event.kind == "finished" and event.status != "completed":
+            typer.echo(event.message, err=True)  # failures show even with --quiet
+        elif event.kind != "report":
             _say(ctx, event.message)
 
     result = run_campaign(campaign, executor=executor, site=site, force=force, workers=workers,

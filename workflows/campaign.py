@@ -64,7 +64,8 @@ class CampaignEvent:
     Attributes
     ----------
     kind
-        ``start`` | ``skipped`` | ``finished`` | ``status`` | ``report``.
+        ``skipped`` (one per finished task found) | ``plan`` | ``start`` | ``finished`` (a task or preparation
+        ended) | ``status`` (periodic counts) | ``report``.
     message
         One human-readable line.
     key
@@ -102,7 +103,7 @@ class CampaignResult:
     arrhenius
         Per system: the Arrhenius record (``Ea_eV``, ``Ea_stderr_eV``, ``sigma_300K_S_cm``, ...) or ``error``.
     submitted, skipped
-        Units (preparations and tasks) run in this session / skipped because already finished.
+        Tasks run in this session / skipped because already finished.
     """
 
     directory: Path
@@ -277,7 +278,7 @@ class _Driver:
         kvp, data = row_from_summary(summary, task_id=task.task_id, campaign=self.cfg.name, system=task.system,
                                      temperature_k=task.temperature_k, replica=task.replica, run_dir=str(task.dir),
                                      analyses=analyses)
-        kvp["summary_sha"] = spec_digest(summary)[:16]
+        kvp["summary_sha"] = "s" + spec_digest(summary)[:16]  # a letter first: never read as a number
         final = task.dir / "final.extxyz"
         atoms = read_structure(final) if final.exists() and summary.get("status") == "completed" \
             else read_structure(task.spec["input"]) if Path(task.spec["input"]).exists() else None
@@ -333,7 +334,8 @@ class _Driver:
                 deps = [prep_futures[task.prep]] if task.prep in prep_futures else []
                 fut = task_app(self.spec(task), *deps)
                 self.pending[fut] = ("task", task)
-            self.emit("start", f"submitted {len(preps)} preparation(s) and {len(tasks)} task(s) (session {self.session})")
+            self.emit("start", f"submitted {len(preps)} preparation(s) and {len(tasks)} task(s) (session {self.session}); "
+                               f"Parsl logs in {parsl_cfg.run_dir}")
             last_status = time.monotonic()
             last_counts: dict | None = None
             while self.pending:
@@ -456,15 +458,19 @@ def run_campaign(
             continue
         skipped += 1
         driver.record(task, summary)
-        driver.emit("skipped", f"{task.task_id}: already {summary['status']} (skipped)", key=task.task_id,
-                    status=summary["status"], reason=summary.get("reason"))
+        text = f"{task.task_id}: already {summary['status']} (skipped)"
+        if summary["status"] != "completed":
+            text += f": {summary.get('reason')}; change its settings and re-run with --force to run it again"
+        driver.emit("skipped", text, key=task.task_id, status=summary["status"], reason=summary.get("reason"))
     if tasks or preps:
         needed = {t.prep for t in tasks}
         preps = [u for u in preps if u.key in needed]
         parsl_cfg = parsl_config(executor, directory / "runinfo", local=local, site=site_cfg)
+        driver.emit("plan", f"{len(plan.tasks)} task(s): {skipped} already finished (skipped), {len(tasks)} to run"
+                            + (f" after {len(preps)} preparation(s)" if preps else "") + f" on {executor}")
         driver.run(parsl_cfg, preps, tasks)
     else:
-        driver.emit("start", "every task is already finished: nothing to run")
+        driver.emit("plan", f"{len(plan.tasks)} task(s), every one already finished: nothing to run")
     # ---------------------------------------------------------------------------------------- report
     rows, diffusion = [], {}
     for task in plan.tasks:
@@ -481,4 +487,4 @@ def run_campaign(
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     driver.emit("report", f"summary: {', '.join(f'{v} {k}' for k, v in counts.items())} -> {directory}/summary.md")
     return CampaignResult(directory=directory, database=db.url, rows=rows, counts=counts, arrhenius=arrhenius,
-                          submitted=len(tasks) + len(preps), skipped=skipped)
+                          submitted=len(tasks), skipped=skipped)

@@ -78,13 +78,14 @@ __all__ = [
 
 #: Analyses that run in each task (on one MD stage's trajectory).
 PER_TASK_ANALYSES: tuple[str, ...] = ("diffusion", "coordination", "interphase")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*$")
 _NAMED_MODELS = ("bundled", "emt", "lj", "chgnet")
 
 
 def _check_name(value: str, what: str) -> str:
     if not _NAME.match(value):
-        raise ValueError(f"{what} {value!r} may hold only letters, digits and _ . + - (it names folders)")
+        raise ValueError(f"{what} {value!r} must start with a letter and hold only letters, digits and _ . + - "
+                         "(it names folders and database values)")
     return value
 
 

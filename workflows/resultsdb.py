@@ -66,11 +66,24 @@ def resolve_db(target: str | os.PathLike) -> str:
     return str(path)
 
 
+def _looks_numeric(text: str) -> bool:
+    """Whether ASE would read ``text`` back as a number or bool (it refuses such strings as values)."""
+    from ase.db.core import convert_str_to_int_float_bool_or_str
+
+    return not isinstance(convert_str_to_int_float_bool_or_str(text), str)
+
+
 def _scalar(value: Any) -> bool | int | float | str | None:
-    """A value ASE accepts as key-value pair (finite numbers, strings, bools), or ``None`` to leave it out."""
+    """A value ASE accepts as key-value pair (finite numbers, strings, bools), or ``None`` to leave it out.
+
+    A string that reads as a number (a hash such as ``1234e567``, a reason such as ``nan``) is quoted with
+    ``'`` so that it stays a string.
+    """
     if value is None:
         return None
-    if isinstance(value, bool | str):
+    if isinstance(value, str):
+        return f"'{value}'" if _looks_numeric(value) else value
+    if isinstance(value, bool):
         return value
     try:
         number = float(value)

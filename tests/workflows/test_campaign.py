@@ -101,13 +101,15 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
                   (tasks[k].dir / "2_production" / "log.csv").stat().st_mtime_ns) for k in done}
 
     # an uninterrupted reference run of one interrupted task, for the comparison below
-    k = next(iter(cut))
-    ref_spec = {**tasks[k].spec, "dir": str(tmp_path / "reference"), "threads_per_task": 1}
+    ref_id = next(iter(cut))
+    ref_spec = {**tasks[ref_id].spec, "dir": str(tmp_path / "reference"), "threads_per_task": 1}
     assert run_campaign_task(ref_spec)["status"] == "completed"
 
     # ---- session 2: the same command, in this process
     result = cli_runner.invoke(app, ["run", str(yaml_path)])
-    assert result.exit_code == 0, result.output
+    reasons = {k: (_json(t.dir / "summary.json").get("status"), _json(t.dir / "summary.json").get("reason"))
+               for k, t in tasks.items()}
+    assert result.exit_code == 0, f"{result.output}\n{reasons}"
     assert f"{len(done)} skipped, {6 - len(done)} run now" in result.output
     for k in done:  # finished tasks were not touched
         assert (tasks[k].dir / "summary.json").read_text() == before[k][0]
@@ -121,7 +123,7 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
         assert read_json(tasks[k].dir / "summary.json")["sessions"] == 2
     # ... and is the same trajectory an uninterrupted run gives (float64 tiny MACE, seeded Langevin)
     for stage in ("1_equilibrate", "2_production"):
-        resumed = read_h5md_frames(tasks[k].dir / stage / "traj.h5md")
+        resumed = read_h5md_frames(tasks[ref_id].dir / stage / "traj.h5md")
         reference = read_h5md_frames(tmp_path / "reference" / stage / "traj.h5md")
         assert len(resumed) == len(reference)
         np.testing.assert_array_equal(np.array([a.positions for a in resumed]),
@@ -171,6 +173,9 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
     again = cli_runner.invoke(app, ["run", str(yaml_path)])
     assert again.exit_code == 0 and "nothing to run" in again.output and "6 skipped, 0 run now" in again.output
     assert (cfg.directory / "tasks" / "li3n" / "T300K" / "r0" / "summary.json").read_text() == stamp
+    status = cli_runner.invoke(app, ["run", str(yaml_path), "--status"])
+    assert status.exit_code == 0 and status.output.strip().endswith("6 completed")
+    assert all(k in status.output for k in tasks)
     shutil.rmtree(tmp_path / "reference")
 
 

@@ -82,6 +82,7 @@ def test_unknown_nested_key_names_file_line_and_key(tmp_path):
         ({"structures": [{"name": "a", "file": "x.xyz", "build": {"kind": "crystal", "phase": "li2o"}}]},
          "exactly one of 'file' or 'build'"),
         ({"structures": [{"name": "a/b", "build": {"kind": "crystal", "phase": "li2o"}}]}, "letters, digits"),
+        ({"structures": [{"name": "1e5", "build": {"kind": "crystal", "phase": "li2o"}}]}, "start with a letter"),
         ({"analyses": {"diffusion": {"stage": "nope"}}}, "not an md stage"),
         ({"analyses": {"diffusion": None}}, "arrhenius analysis needs the diffusion"),
     ],

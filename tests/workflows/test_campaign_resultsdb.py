@@ -30,6 +30,9 @@ def test_rows_are_replaced_not_duplicated_and_keep_the_analyses(tmp_path):
     kvp, data = _row(reason=None)
     assert kvp["coord_Nd"] == 0.25 and kvp["coord_Na"] == 0.75 and "reason" not in kvp
     assert (kvp["interphase_thickness_ang"], kvp["interphase_total_thickness_ang"]) == (3.5, 7.0)  # last frame
+    numeric = _row(model_sha256="293630e498190131", reason="nan")  # ASE would read these back as floats
+    assert (numeric[0]["model_sha256"], numeric[0]["reason"]) == ("'293630e498190131'", "'nan'")
+    ResultsDB(tmp_path / "other.db", create=True).upsert(bulk("Li"), *numeric)
     first = db.upsert(bulk("Li", "bcc", a=3.5, cubic=True), kvp, data)
     kvp2, data2 = _row(status="failed", D=None, reason="worker lost")
     second = db.upsert(bulk("Li", "bcc", a=3.5, cubic=True) * (2, 1, 1), kvp2, data2)
