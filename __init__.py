@@ -60,6 +60,7 @@ _API: dict[str, str] = {
     "restart_md": "workflows.md",
     "MDResult": "workflows.md",
     "MDConfig": "workflows.md_config",
+    "run_md_batch": "workflows.md_gpu",
     "relax": "workflows.relax",
     # diffusion and transport
     "DiffusionAnalysis": "analysis.diffusion",

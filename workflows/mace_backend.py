@@ -29,6 +29,7 @@ from ..errors import ModelNotFoundError, PotentialError
 
 __all__ = [
     "import_mace",
+    "import_mace_module",
     "load_mace_model",
     "mace_model_summary",
     "sha256_file",
@@ -97,6 +98,29 @@ def import_mace() -> SimpleNamespace:
     return SimpleNamespace(
         torch=torch, o3=o3, modules=modules, MACECalculator=MACECalculator, version=mace.__version__
     )
+
+
+def import_mace_module(name: str) -> Any:
+    """Import a submodule of mace-torch / e3nn / torch (e.g. ``mace.cli.convert_e3nn_cueq``) with the
+    weights-only quirk contained, as :func:`import_mace` does; ``name`` must start with ``mace``, ``e3nn``
+    or ``torch``."""
+    import importlib
+
+    if name.split(".")[0] not in {"mace", "e3nn", "torch"}:
+        raise ValueError(f"import_mace_module imports mace/e3nn/torch modules only, not {name!r}")
+    import_mace()
+    previous = os.environ.get(_ENV)
+    os.environ[_ENV] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*cuequivariance.*")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.jit.*")
+            return importlib.import_module(name)
+    finally:
+        if previous is None:
+            os.environ.pop(_ENV, None)
+        else:
+            os.environ[_ENV] = previous
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:

@@ -113,6 +113,10 @@ class MDConfig(StrictModel):
     potential
         The potential the CLI builds (``run_md`` itself receives a calculator); its identity (sha256,
         dtype) is checked on restart.
+    engine
+        ``ase`` (ASE integrators, any potential, every ensemble) or ``gpu`` (the device-resident, batched
+        engine of :mod:`tfbsim.workflows.engines.gpu_engine`: MACE models only; ``nve``, ``nvt-langevin``
+        and ``nvt-bussi``; needs the ``gpu`` extra). Same run directory, checkpoints and guards.
     """
 
     ensemble: Ensemble = "nvt-langevin"
@@ -141,6 +145,7 @@ class MDConfig(StrictModel):
     guard_t_factor: float | None = Field(3.0, gt=1)
     guard_t_after_ps: float = Field(0.5, ge=0)
     potential: PotentialConfig = Field(default_factory=PotentialConfig)
+    engine: Literal["ase", "gpu"] = "ase"
 
     @field_validator("temperature_schedule")
     @classmethod
@@ -163,6 +168,9 @@ class MDConfig(StrictModel):
             raise ValueError("nve has no thermostat: a temperature_schedule needs an nvt-* or npt-* ensemble")
         if self.barostat_axes == "full" and self.ensemble == "npt-berendsen":
             raise ValueError("barostat_axes 'full' is only available with npt-mtk; use anisotropic")
+        if self.engine == "gpu" and self.ensemble not in ("nve", "nvt-langevin", "nvt-bussi"):
+            raise ValueError(f"engine 'gpu' integrates nve, nvt-langevin and nvt-bussi, not {self.ensemble}; "
+                             "use engine: ase for Nose-Hoover chains and NPT")
         return self
 
     # ------------------------------------------------------------------------------------------ derived
