@@ -28,6 +28,10 @@ Example ``site.yaml``::
 
 :func:`check_slurm` runs before anything is submitted or written and says precisely what is wrong: Slurm
 commands missing on this machine, the controller unreachable, or an unknown partition.
+
+The driver (``tfbsim run``) stays on the submitting machine for the whole campaign and only submits jobs and
+keeps the books: start it inside ``tmux``/``screen`` (or with ``nohup``) on the login node. If it dies, the
+workers in the jobs stop after ``heartbeat_threshold_s`` and the same command resumes the campaign.
 """
 
 from __future__ import annotations

@@ -36,25 +36,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _kill_pidfile(path: Path) -> None:
-    try:
-        pid = int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(20):
+def _stop(pidfiles: list[Path]) -> None:
+    """SIGTERM every daemon of the pid files, then SIGKILL those still alive after 2 s."""
+    pids = []
+    for path in pidfiles:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
+            pids.append(int(path.read_text().split()[0]))
+        except (OSError, ValueError, IndexError):
+            continue
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 0.0)):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait_s
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [pid for pid in alive if _exists(pid)]
+        pids = alive
+
+
+def _exists(pid: int) -> bool:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        pass
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +119,5 @@ def slurm_cluster(slurm_binaries):
     finally:
         subprocess.run([slurm_binaries["scancel"], "--user", str(os.getuid())], env=env, capture_output=True,
                        timeout=30, check=False)
-        for pidfile in pidfiles:
-            _kill_pidfile(pidfile)
+        _stop(pidfiles)
         shutil.rmtree(root, ignore_errors=True)
