@@ -32,12 +32,14 @@ Example
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,12 +134,38 @@ def _check_directory(directory: Path, cfg: CampaignConfig, *, force: bool) -> di
                 "'directory' in the campaign file, or pass --force to take it over"
             )
         return info
-    if directory.exists() and any(directory.iterdir()) and not force:
+    if directory.exists() and any(p.name != ".driver.lock" for p in directory.iterdir()) and not force:
         raise ConfigError(
             f"{directory} exists and is not a campaign directory (no campaign.json); choose another 'directory' "
             "or pass --force to use it anyway"
         )
     return {}
+
+
+@contextlib.contextmanager
+def _driver_lock(directory: Path) -> Iterator[None]:
+    """One driver per campaign directory: a second ``tfbsim run`` on it fails at once (naming the first)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / ".driver.lock", "a+")  # noqa: SIM115 - closed below
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ConfigError(
+                f"{directory} is being run by another tfbsim driver ({holder}); wait for it to finish or stop it, "
+                "then run again (watch it with `tfbsim run CAMPAIGN.yaml --status`)"
+            ) from None
+        except OSError as exc:  # no flock on this file system
+            logger.warning("cannot lock %s (%s): make sure only one driver runs this campaign", directory, exc)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename} since {utc_now()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def _stored_hash(folder: Path) -> str | None:
@@ -426,6 +454,16 @@ def run_campaign(
             "settings, use another directory, or pass --force to set them aside (attic/) and run them again"
         )
     built = _prepare_structures(plan, cfg)  # may raise StructureError: still nothing written
+    with _driver_lock(directory):
+        return _execute(cfg, plan, info, conflicts, built, executor=executor, local=local, site_cfg=site_cfg,
+                        on_event=on_event, status_every_s=status_every_s)
+
+
+def _execute(cfg: CampaignConfig, plan: CampaignPlan, info: dict, conflicts: list, built: dict, *, executor: str,
+             local: Any, site_cfg: SlurmSiteConfig | None, on_event: Callable | None,
+             status_every_s: float) -> CampaignResult:
+    """Everything of :func:`run_campaign` after validation (holding the driver lock)."""
+    directory = plan.directory
     # ------------------------------------------------------------------------------ from here on we write
     directory.mkdir(parents=True, exist_ok=True)
     for name, folder in conflicts:

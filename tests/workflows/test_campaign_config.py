@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tfbsim.errors import ConfigError
+from tfbsim.structures.io import read_json
 from tfbsim.workflows.campaign import _conflicts, _set_aside, run_campaign
 from tfbsim.workflows.campaign_config import load_campaign
 from tfbsim.workflows.campaign_tasks import expand_campaign
@@ -214,3 +215,22 @@ def test_parsl_guard_kills_its_child_when_the_watched_process_dies(tmp_path):
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_second_driver_on_the_same_campaign_is_refused(tmp_path):
+    path = _write(tmp_path / "c.yaml", _base(tmp_path))
+    directory = tmp_path / "c1"
+    directory.mkdir()
+    (directory / "campaign.json").write_text('{"name": "c1"}')
+    hold = ("import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); "
+            "h.write('pid 4242 on login1 since today'); h.flush(); print('locked', flush=True); time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(directory / ".driver.lock")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match=r"being run by another tfbsim driver \(pid 4242 on login1"):
+            run_campaign(path)
+        assert read_json(directory / "campaign.json") == {"name": "c1"}  # untouched
+    finally:
+        holder.kill()
+        holder.wait()
