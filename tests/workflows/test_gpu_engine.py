@@ -204,3 +204,59 @@ def test_nvt_temperature_statistics_are_canonical_slow(calc64, ensemble):
     ekin = 0.5 * ndof * units.kB * temps[::4]
     result = stats.kstest(ekin, stats.gamma(a=ndof / 2, scale=units.kB * 500.0).cdf)
     assert result.pvalue > 1e-3, result
+
+
+# --------------------------------------------------------------------------------------------- CUDA
+@pytest.mark.gpu
+@pytest.mark.parametrize("cueq", [False, True])
+def test_cuda_engine_agrees_with_the_cpu(tiny_mace_path, cueq):
+    """On a GPU: forces equal the CPU's to float64 rounding (cuEquivariance too, when installed), and a short
+    batched Langevin run stays finite and on the device."""
+    import torch
+
+    from tfbsim.workflows.engines.torch_model import TorchMACE, cueq_available
+    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.potentials import load_potential
+
+    if cueq and not cueq_available():
+        pytest.skip("cuequivariance-torch not installed")
+    atoms = lipon_like(seed=81)
+    cpu = TorchMACE.from_calculator(load_potential(str(tiny_mace_path), device="cpu", dtype="float64"), cueq=False)
+    calc = load_potential(str(tiny_mace_path), device="cuda", dtype="float64")
+    gpu = TorchMACE.from_calculator(calc, cueq=cueq)
+    assert gpu.device.type == "cuda" and gpu.cueq == cueq
+    results = []
+    for model in (cpu, gpu):
+        graph = model.graph([atoms.numbers], [atoms.pbc])
+        positions = torch.tensor(atoms.positions, device=model.device)
+        cells = torch.tensor(atoms.cell.array, device=model.device)[None]
+        results.append([t.cpu() for t in model.evaluate(graph, positions, cells, stress=True)])
+    for a, b in zip(results[0], results[1]):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9)
+    runs = run_md_batch([atoms, lipon_like(seed=82)], calc, md_config("nvt-langevin", engine="gpu", steps=20),
+                        cueq=cueq)
+    assert all(r.steps_done == 20 and np.isfinite(r.temperature_mean_k) for r in runs)
+    assert runs[0].summary["engine"]["device"].startswith("cuda")
+
+
+@pytest.mark.slow
+def test_cueq_conversion_gives_the_same_forces_and_leaves_torch_defaults_alone(calc64):
+    """cuEquivariance's torch fallback runs on the CPU: the converted model (mace's converter) must give the
+    e3nn model's energies and forces, and torch's default dtype must be what it was (the converter sets it)."""
+    import torch
+
+    from tfbsim.workflows.engines.torch_model import TorchMACE, cueq_available
+
+    if not cueq_available():
+        pytest.skip("cuequivariance-torch not installed (pip install 'tfbsim[cueq]')")
+    atoms = lipon_like(seed=91)
+    default = torch.get_default_dtype()
+    plain = TorchMACE.from_calculator(calc64, cueq=False)
+    converted = TorchMACE.from_calculator(calc64, cueq=True)
+    assert converted.cueq and torch.get_default_dtype() == default
+    out = []
+    for model in (plain, converted):
+        graph = model.graph([atoms.numbers], [atoms.pbc])
+        out.append(model.evaluate(graph, torch.tensor(atoms.positions), torch.tensor(atoms.cell.array)[None]))
+    assert abs(float(out[0][0][0] - out[1][0][0])) < 1e-9
+    np.testing.assert_allclose(out[1][1].numpy(), out[0][1].numpy(), atol=1e-9)

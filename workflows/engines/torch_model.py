@@ -205,7 +205,8 @@ class TorchMACE:
         for k, nl in enumerate(graph.nls):
             a, b = graph.offsets[k], graph.offsets[k + 1]
             pbc = graph.pbc[k]
-            i, j, s = nl.compute(points=positions[a:b], box=cells[k], periodic=pbc, quantities="ijS")
+            periodic = bool(pbc[0]) if bool(pbc.all()) or not bool(pbc.any()) else pbc  # a bool when uniform
+            i, j, s = nl.compute(points=positions[a:b], box=cells[k], periodic=periodic, quantities="ijS")
             senders.append(i.to(torch.int64) + a)
             receivers.append(j.to(torch.int64) + a)
             shifts.append(s)
