@@ -193,6 +193,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="systems in the sweep (0: skip)")
     parser.add_argument("--batch-atoms", type=int, default=500)
     parser.add_argument("--batch-steps", type=int, default=None, help="steps per sweep system (default --steps)")
+    parser.add_argument("--sweep-model", default="L0", choices=["L0", "tiny"],
+                        help="model of the sweep: MP-0-sized L0, or tfbsim's tiny preset (overhead-bound regime)")
     parser.add_argument("--torchsim", action="store_true", help="also time TorchSim 0.3.0 (if installed)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
@@ -231,12 +233,17 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.batch:
-        model = mp0_sized_mace(["Li", "P", "O", "N"], 0, args.dtype)
+        if args.sweep_model == "tiny":
+            from tfbsim.workflows.mace_backend import build_random_mace
+
+            model = build_random_mace(["Li", "P", "O", "N"], preset="tiny", r_max_ang=MP0["r_max"], dtype=args.dtype)
+        else:
+            model = mp0_sized_mace(["Li", "P", "O", "N"], 0, args.dtype)
         calc = calculator(model, args.device, args.dtype)
         seq, bat = sweep(calc, args.device, args.batch, args.batch_atoms, args.batch_steps or args.steps,
                          cueq=cueq_modes[-1])
-        results["sweep"] = {"systems": args.batch, "atoms": args.batch_atoms, "sequential_s": seq, "batched_s": bat,
-                            "speedup": seq / bat}
+        results["sweep"] = {"model": args.sweep_model, "systems": args.batch, "atoms": args.batch_atoms,
+                            "sequential_s": seq, "batched_s": bat, "speedup": seq / bat}
         print(json.dumps(results["sweep"]), flush=True)
     if args.json:
         with open(args.json, "w") as handle:
@@ -255,7 +262,8 @@ def main() -> None:
               f"{r['gpu_over_bare']:.2f} |")
     if "sweep" in results:
         s = results["sweep"]
-        print(f"\nSweep: {s['systems']} temperatures × {s['atoms']} atoms: one after another {s['sequential_s']:.1f} s, "
+        print(f"\nSweep ({s['model']}): {s['systems']} temperatures × {s['atoms']} atoms: one after another "
+              f"{s['sequential_s']:.1f} s, "
               f"batched {s['batched_s']:.1f} s → {s['speedup']:.2f}×")
 
 

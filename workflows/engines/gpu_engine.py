@@ -13,8 +13,10 @@ torch 2.13, mace-torch 0.3.16; ``bench/gpu_engine.py``, BENCHMARKS.md):
   generator, so a restart cannot continue the noise stream, a system's trajectory depends on which other
   systems share its batch, and our no-global-RNG rule is broken; it has no fixed atoms, no centre-of-mass
   handling and no ASE-compatible scheme. It also imports mace at import time (outside the weights-only
-  guard of :mod:`~tfbsim.workflows.mace_backend`) and prints. On the CPU its MD step cost the same as
-  ours, because the model dominates; the differences above are what matters on a GPU.
+  guard of :mod:`~tfbsim.workflows.mace_backend`) and prints. On the CPU (209-atom LiPON, MP-0-sized L0
+  MACE) it ran 14 atom-steps/s against 11 for this engine and 15 for the ASE path — equal within the load noise
+  of a shared 2-core machine, because the model's arithmetic dominates there; the differences above are what
+  matters on a GPU, where they could not be measured in this work.
 - **FastMACE** (CUDA graphs + cuEquivariance/OpenEquivariance hybrid, single long trajectories) is NVIDIA-only
   and not installable here (no CUDA wheels for this platform, no GPU to test it); it does not batch systems.
   It remains the candidate for a *single* very large system once a GPU session can measure it.
