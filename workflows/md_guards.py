@@ -46,21 +46,73 @@ def check_finite(sample: EngineSample) -> dict | None:
     }
 
 
-def min_pair_distance(
-    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff_ang: float
-) -> tuple[float, int, int] | None:
-    """Closest pair ``(distance Å, i, j)`` among pairs closer than ``cutoff_ang`` (periodic images
-    included), or ``None`` when no pair is that close."""
+def _ase_min_pair(positions, cell, pbc, cutoff_ang: float) -> tuple[float, int, int] | None:
     from ase.neighborlist import neighbor_list
 
-    if cutoff_ang <= 0:
-        return None
-    probe = Atoms(positions=positions, cell=cell, pbc=pbc)
-    i, j, d = neighbor_list("ijd", probe, float(cutoff_ang), self_interaction=False)
+    i, j, d = neighbor_list("ijd", Atoms(positions=positions, cell=cell, pbc=pbc), float(cutoff_ang),
+                            self_interaction=False)
     if len(d) == 0:
         return None
     k = int(np.argmin(d))
     return float(d[k]), int(i[k]), int(j[k])
+
+
+def min_pair_distance(
+    positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff_ang: float
+) -> tuple[float, int, int] | None:
+    """Closest pair ``(distance Å, i, j)`` among pairs closer than ``cutoff_ang`` (periodic images
+    included; positions may be unwrapped), or ``None`` when no pair is that close.
+
+    A k-d tree over the wrapped positions plus the periodic images that lie within ``cutoff_ang`` of a cell
+    face (a thin shell: exact for any cutoff below the cell's interplanar spacings). About 1 ms for 1000
+    atoms, against ~50 ms for ASE's binned neighbour list at a sub-Å cutoff.
+    """
+    from scipy.spatial import cKDTree
+
+    if cutoff_ang <= 0:
+        return None
+    positions = np.asarray(positions, dtype=float)
+    cell = np.asarray(cell, dtype=float)
+    pbc = np.asarray(pbc, dtype=bool)
+    n = len(positions)
+    if n < 2:
+        return None
+    periodic = pbc & (np.linalg.norm(cell, axis=1) > 0)
+    if periodic.any():
+        if np.linalg.matrix_rank(cell) < 3:
+            return _ase_min_pair(positions, cell, pbc, cutoff_ang)
+        volume = abs(np.linalg.det(cell))
+        spacing = volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)  # d_a, d_b, d_c
+        if np.any(spacing[periodic] <= 2 * cutoff_ang):
+            return _ase_min_pair(positions, cell, pbc, cutoff_ang)
+        frac = np.linalg.solve(cell.T, positions.T).T
+        frac[:, periodic] %= 1.0
+        wrapped = frac @ cell
+        near_low = (frac * spacing < cutoff_ang) & periodic  # image shifted by +1 cell vector
+        near_high = ((1.0 - frac) * spacing < cutoff_ang) & periodic  # image shifted by -1
+        points, owners = [wrapped], [np.arange(n)]
+        for shift in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij")).reshape(3, -1).T:
+            if not shift.any():
+                continue
+            ok = np.ones(n, dtype=bool)
+            for axis in range(3):
+                if shift[axis] == 1:
+                    ok &= near_low[:, axis]
+                elif shift[axis] == -1:
+                    ok &= near_high[:, axis]
+            if ok.any():
+                points.append(wrapped[ok] + shift @ cell)
+                owners.append(np.flatnonzero(ok))
+        all_points, all_owners = np.vstack(points), np.concatenate(owners)
+    else:
+        wrapped, all_points, all_owners = positions, positions, np.arange(n)
+    tree = cKDTree(all_points)
+    dist, idx = tree.query(wrapped, k=2, distance_upper_bound=float(cutoff_ang))
+    d = dist[:, 1]  # column 0 is the atom itself
+    if not np.isfinite(d).any():
+        return None
+    i = int(np.argmin(d))
+    return float(d[i]), i, int(all_owners[idx[i, 1]])
 
 
 def check_guards(

@@ -103,3 +103,20 @@ def test_min_pair_distance_matches_brute_force_with_unwrapped_positions():
     found = min_pair_distance(positions, cell, np.array([True] * 3), best + 0.01)
     assert found is not None and found[0] == pytest.approx(best, abs=1e-9)
     assert min_pair_distance(positions, cell, np.array([True] * 3), best - 0.01) is None
+
+
+@pytest.mark.parametrize("pbc", [[True, True, True], [True, True, False], [False, False, False]])
+def test_min_pair_distance_agrees_with_ase_neighbor_list(pbc):
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    rng = np.random.default_rng(1)
+    cell = np.array([[9.0, 0, 0], [-3.0, 8.0, 0], [1.0, 1.5, 7.0]])
+    positions = rng.uniform(-5, 15, (120, 3))
+    for cutoff in (0.3, 0.8, 1.5):
+        d_ase = neighbor_list("d", Atoms(positions=positions, cell=cell, pbc=pbc), cutoff)
+        found = min_pair_distance(positions, cell, np.array(pbc), cutoff)
+        if len(d_ase) == 0:
+            assert found is None
+        else:
+            assert found is not None and found[0] == pytest.approx(d_ase.min(), abs=1e-9)

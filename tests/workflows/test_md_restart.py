@@ -84,7 +84,20 @@ def test_restart_detects_a_wrong_continuation(tmp_path):
     assert not _same_state(full.atoms, split.atoms)
 
 
-def test_restart_with_tiny_mace_float64_is_bit_identical(tmp_path, tiny_mace_path):
+@pytest.fixture
+def one_torch_thread():
+    """On the shared 2-core machine two OpenMP threads spin against other processes: a 24-atom tiny-MACE call
+    took 0.69 s with 2 threads and 0.010 s with 1. Restored afterwards."""
+    from tfbsim.workflows.mace_backend import import_mace
+
+    torch = import_mace().torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_restart_with_tiny_mace_float64_is_bit_identical(tmp_path, tiny_mace_path, one_torch_thread):
     from tfbsim.workflows.potentials import load_potential
 
     rng = np.random.default_rng(3)
@@ -206,3 +219,33 @@ def test_completed_run_restart_is_a_no_op_and_run_dir_is_not_reused(tmp_path):
     with pytest.raises(TrajectoryError, match="no checkpoint"):
         (tmp_path / "empty").mkdir()
         restart_md(tmp_path / "empty", TestEMT())
+
+
+def test_partial_frame_of_a_killed_writer_is_invisible_and_repaired(tmp_path):
+    """Simulate a kill in the middle of an append: every series but the positions already grown."""
+    import h5py
+
+    from tfbsim.workflows.io.h5md import H5MDWriter
+
+    config = _config("nvt-langevin", steps=20, checkpoint_every=10, traj_every=5)
+    run_md(cu_small(), TestEMT(), config, tmp_path / "run")
+    path = tmp_path / "run" / "traj.h5md"
+    with h5py.File(path, "a") as handle:
+        traj = handle["particles/trajectory"]
+        assert traj["box/edges/step"] == traj["position/step"]  # shared clock (hard links)
+        for name in ("box/edges/value", "position/step", "position/time"):
+            traj[name].resize(traj[name].shape[0] + 1, axis=0)
+        obs = handle["observables/temperature_k/value"]
+        obs.resize(obs.shape[0] + 1, axis=0)
+    assert [f.info["step"] for f in read_h5md_frames(path)] == [0, 5, 10, 15, 20]
+    import MDAnalysis as mda
+
+    universe = mda.Universe(str(path))
+    assert universe.trajectory.n_frames == 5
+    universe.trajectory.close()
+    writer = H5MDWriter(path, cu_small().numbers, append=True)
+    assert writer.n_frames == 5 and writer.last_step == 20
+    writer.close()
+    with h5py.File(path, "r") as handle:
+        assert handle["particles/trajectory/box/edges/value"].shape[0] == 5
+        assert handle["particles/trajectory/position/step"].shape[0] == 5

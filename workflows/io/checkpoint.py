@@ -142,14 +142,10 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{path}: checkpoint format {meta.get('format')} is not {CHECKPOINT_FORMAT}; restart it with the "
             f"tfbsim version that wrote it ({meta.get('tfbsim_version')})"
         )
-    atoms = Atoms(
-        numbers=static["numbers"],
-        positions=arrays["positions"],
-        cell=arrays["cell"],
-        pbc=static["pbc"],
-        masses=static["masses"],
-        momenta=arrays["momenta"],
-    )
+    atoms = Atoms(numbers=static["numbers"], positions=arrays["positions"], cell=arrays["cell"], pbc=static["pbc"])
+    if not np.array_equal(atoms.get_masses(), static["masses"]):  # custom masses only (e.g. isotopes)
+        atoms.set_masses(static["masses"])
+    atoms.set_momenta(arrays["momenta"], apply_constraint=False)
     if static["region"].size:
         atoms.new_array("region", np.asarray(static["region"], dtype=str))
     atoms.new_array("fixed", np.asarray(static["fixed"], dtype=bool))

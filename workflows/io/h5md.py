@@ -77,7 +77,13 @@ class H5MDWriter:
         self._dtype = np.float32 if precision == "float32" else np.float64
         self._observables = list(observables)
         if append and self.path.exists():
-            self._file = h5py.File(self.path, "a")
+            try:
+                self._file = h5py.File(self.path, "a")
+            except OSError as exc:
+                raise TrajectoryError(
+                    f"{self.path}: cannot open for appending ({exc}); close other programs (or MDAnalysis "
+                    "Universes in this process) that have the file open, then retry"
+                ) from exc
             group = self._file["particles"][PARTICLES_GROUP]
             stored = np.asarray(group["species"][()])
             if not np.array_equal(stored, self.numbers):
@@ -86,6 +92,7 @@ class H5MDWriter:
             self._velocities = "velocity" in group
             self._forces = "force" in group
             self._observables = sorted(self._file["observables"].keys()) if "observables" in self._file else []
+            self._cache_handles()
             self._repair_lengths()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,15 +101,38 @@ class H5MDWriter:
             self._forces = forces
             self._create(pbc, regions, metadata or {})
         self._file.flush()
+        self._cache_handles()
+
+    def _cache_handles(self) -> None:
+        """Dataset handles in write order (h5py path lookups cost ~0.1 ms each): the step/time clocks (shared
+        by hard links in files this writer creates, one pair per series in older files), then the values,
+        position last — it defines the frame count readers see, so a kill in the middle of an append never
+        exposes a frame whose box or observables are missing."""
+        series = self._all_series()
+        series.append(series.pop(1))
+        clocks: list = []
+        for s in series:
+            for key in ("step", "time"):
+                if not any(s[key] == known for known in clocks):
+                    clocks.append(s[key])
+        self._clocks = [(ds, ds.dtype.kind == "i") for ds in clocks]
+        self._values = [s["value"] for s in series]
+        self._position = self._values[-1]
 
     # ------------------------------------------------------------------------------------------- layout
-    def _series(self, parent, name: str, shape: tuple[int, ...], dtype, unit: str | None):
+    def _series(self, parent, name: str, shape: tuple[int, ...], dtype, unit: str | None, clock=None):
+        """A time series group; ``clock`` (another series group) shares its step/time by hard links, which
+        H5MD allows and which halves the datasets to grow per frame."""
         grp = parent.create_group(name)
         value = grp.create_dataset(
             "value", shape=(0, *shape), maxshape=(None, *shape), chunks=(1, *shape) if shape else (1024,), dtype=dtype
         )
         if unit:
             value.attrs["unit"] = unit
+        if clock is not None:
+            grp["step"] = clock["step"]
+            grp["time"] = clock["time"]
+            return grp
         grp.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.int64)
         time = grp.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(1024,), dtype=np.float64)
         time.attrs["unit"] = "ps"
@@ -120,12 +150,12 @@ class H5MDWriter:
         box = group.create_group("box")
         box.attrs["dimension"] = 3
         box.attrs["boundary"] = np.array([b"periodic" if p else b"none" for p in pbc])
-        self._series(box, "edges", (3, 3), np.float64, "Angstrom")
-        self._series(group, "position", (self.n_atoms, 3), self._dtype, "Angstrom")
+        clock = self._series(group, "position", (self.n_atoms, 3), self._dtype, "Angstrom")
+        self._series(box, "edges", (3, 3), np.float64, "Angstrom", clock)
         if self._velocities:
-            self._series(group, "velocity", (self.n_atoms, 3), self._dtype, "Angstrom ps-1")
+            self._series(group, "velocity", (self.n_atoms, 3), self._dtype, "Angstrom ps-1", clock)
         if self._forces:
-            self._series(group, "force", (self.n_atoms, 3), np.float32, "kJ mol-1 Angstrom-1")
+            self._series(group, "force", (self.n_atoms, 3), np.float32, "kJ mol-1 Angstrom-1", clock)
         group.create_dataset("species", data=self.numbers)
         if regions is not None:
             labels = np.asarray(regions, dtype=str)
@@ -135,7 +165,7 @@ class H5MDWriter:
         if self._observables:
             obs = f.create_group("observables")
             for name in self._observables:
-                self._series(obs, name, (), np.float64, None)
+                self._series(obs, name, (), np.float64, None, clock)
         params = f.create_group("parameters").create_group("tfbsim")
         params.attrs["format_version"] = H5MD_FORMAT_VERSION
         params.attrs["unwrapped"] = True
@@ -173,13 +203,13 @@ class H5MDWriter:
     @property
     def n_frames(self) -> int:
         """Number of complete frames in the file."""
-        return int(self._file["particles"][PARTICLES_GROUP]["position/value"].shape[0])
+        return int(self._position.shape[0])
 
     @property
     def last_step(self) -> int | None:
         """MD step of the last stored frame."""
-        steps = self._file["particles"][PARTICLES_GROUP]["position/step"]
-        return int(steps[-1]) if steps.shape[0] else None
+        n = self.n_frames
+        return int(self._file["particles"][PARTICLES_GROUP]["position/step"][n - 1]) if n else None
 
     def append(
         self,
@@ -221,12 +251,16 @@ class H5MDWriter:
                 raise TrajectoryError("this trajectory stores forces; pass forces_ev_ang=")
             values.append(np.asarray(forces_ev_ang) * KJ_MOL_PER_EV)
         values += [float(obs.get(name, np.nan)) for name in self._observables]
-        for series, value in zip(self._all_series(), values, strict=True):
-            for key in ("value", "step", "time"):
-                series[key].resize(n + 1, axis=0)
-            series["value"][n] = value
-            series["step"][n] = int(step)
-            series["time"][n] = float(time_ps)
+        # the position series defines the number of frames readers see: it is grown last (see
+        # _cache_handles), so that a kill in the middle of this loop never exposes a frame whose box or
+        # observables are missing
+        values.append(values.pop(1))
+        for clock, is_step in self._clocks:
+            clock.resize(n + 1, axis=0)
+            clock[n] = int(step) if is_step else float(time_ps)
+        for value_ds, value in zip(self._values, values, strict=True):
+            value_ds.resize(n + 1, axis=0)
+            value_ds[n] = value
         self._file.flush()
 
     def truncate_after_step(self, step: int) -> int:
