@@ -85,10 +85,10 @@ class DatasetConfig(StrictModel):
     lipon_atoms: int = 96
     lipon_li_per_p: list[float] = [2.5, 3.0, 3.5]
     lipon_n_per_p: list[float] = [0.0, 0.33, 0.67, 1.0]
-    relax_path_steps: list[int] = [0, 8, 25, 80]
-    md_temperatures_k: list[float] = [300.0, 700.0, 1200.0, 2000.0]
-    md_steps: int = 240
-    md_every: int = 12
+    relax_path_steps: list[int] = [0, 6, 20]
+    md_temperatures_k: list[float] = [300.0, 800.0, 1300.0, 2000.0]
+    md_steps: int = 200
+    md_every: int = 10
     md_timestep_fs: float = 1.0
 
 
