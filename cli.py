@@ -1180,32 +1180,28 @@ def build_interface_cmd(
 @app.command("demo")
 def demo_cmd(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),
-    model: ModelOpt = "chgnet",
+    out: Annotated[Path, typer.Option("--out", help="Output folder (re-running continues it).")] = Path("demo_out"),
+    preset: Annotated[str, typer.Option("--preset", help="quick (2-core laptop, <= 15 min) or full (GPU/HPC node).")] = "quick",
+    model: Annotated[Optional[str], typer.Option("--model", help="Potential (default: bundled).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of builders and MD.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda[:N].")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="MD runs at a time.")] = None,
+    threads_per_task: Annotated[Optional[int], typer.Option("--threads-per-task", help="torch threads per run.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Interim demo (until the main job lands): bcc Li -> potential evaluation -> 20 MD steps."""
-    from ase import units
-    from ase.build import bulk
-    from ase.md.langevin import Langevin
+    """The main job: LiPON glass -> Li transport and Arrhenius -> speciation -> Li/LiPON interphase -> report."""
+    from .workflows.demo import demo_config, run_demo
 
-    from .structures.io import write_structure
-    from .workflows.evaluate import evaluate
-    from .workflows.potentials import check_coverage, load_potential
-
-    _say(ctx, "interim demo: the main job (LiPON bulk + Li/LiPON interface report) is not implemented yet;")
-    _say(ctx, "running the most complete real path that exists: build bcc Li, evaluate it, 20 MD steps at 300 K")
-    atoms = bulk("Li", "bcc", a=3.51, cubic=True) * 2
-    calc = load_potential(model, device="cpu")
-    check_coverage(calc, atoms)
-    result = evaluate(atoms, calc)
-    atoms.calc = calc
-    dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=300, friction=0.02, rng=__import__("numpy").random.default_rng(0))
-    dyn.run(20)
-    out.mkdir(parents=True, exist_ok=True)
-    write_structure(out / "li_md_final.extxyz", atoms)
-    _write_json(out / "eval.json", result)
-    _say(ctx, f"E = {result['energy_per_atom_ev']:.4f} eV/atom with {model}; T after 20 steps = "
-              f"{atoms.get_temperature():.0f} K; files in {out}/")
+    cfg = demo_config(preset, file=config, model=model, seed=seed, device=device, workers=workers,
+                      threads_per_task=threads_per_task)
+    result = run_demo(out, cfg, say=lambda text: _say(ctx, text))
+    n = result.numbers
+    ea = "n/a" if n["Ea_eV"] is None else f"{n['Ea_eV']:.2f} ± {n['Ea_stderr_eV']:.2f} eV"
+    sigma = "n/a" if n["sigma_300K_S_cm"] is None else f"{n['sigma_300K_S_cm']:.2g} S/cm"
+    _say(ctx, f"done in {result.wall_s / 60:.1f} min: Ea {ea} (expt 0.55), sigma(300 K) {sigma} (expt 2.3e-6); "
+              f"Nd {n['N']['Nd']}, Na {n['N']['Na']}, Nt {n['N']['Nt']}; interphase order from Li: "
+              f"{' -> '.join(n['interphase_order_from_li']) or 'none'}")
+    _say(ctx, f"report: {result.report_md} (and report.html)")
 
 
 def main() -> None:  # pragma: no cover - console-script entry
