@@ -183,3 +183,36 @@ def test_cli_md_engine_gpu_and_restart(tmp_path, cli_runner, tiny_mace_path):
     out = cli_runner.invoke(app, ["md", "--engine", "gpu", "--ensemble", "npt-mtk", str(tmp_path / "box.extxyz"),
                                   "-o", str(tmp_path / "bad"), "--model", str(tiny_mace_path)])
     assert out.exit_code == 2 and "engine 'gpu'" in out.output
+
+
+def test_verlet_skin_gives_the_same_trajectory_and_restarts_exactly(tmp_path, monkeypatch, calc64):
+    """vesin's Verlet skin only caches: the pairs inside the cutoff are the same, so the trajectory agrees to
+    rounding, and a checkpoint drops the cache so a restart is still bit-identical."""
+    from tfbsim.workflows.md_gpu import restart_md_gpu, run_md_gpu
+
+    atoms = lipon_like(seed=101)
+    config = _gpu(steps=20, checkpoint_every=10)
+    plain = run_md_gpu(atoms, calc64, config, skin_ang=0.0)
+    skinned = run_md_gpu(atoms, calc64, config, tmp_path / "full", skin_ang=1.0)
+    assert skinned.summary["engine"]["skin_ang"] == 1.0
+    np.testing.assert_allclose(skinned.atoms.positions, plain.atoms.positions, atol=1e-9)
+    with monkeypatch.context() as m:
+        _crash_after(m, 16)
+        with pytest.raises(RuntimeError):
+            run_md_gpu(atoms, calc64, config, tmp_path / "split", skin_ang=1.0)
+    split = restart_md_gpu(tmp_path / "split", calc64, skin_ang=1.0)
+    assert _same_state(split.atoms, skinned.atoms)
+
+
+def test_a_gpu_checkpoint_continues_with_the_ase_engine(tmp_path, calc64):
+    """Switching engines on restart (forced: the configuration changed) keeps the state; the ASE engine
+    reads the gpu engine's checkpoint keys."""
+    config = _gpu("nvt-bussi", steps=10, checkpoint_every=10)
+    run_md(lipon_like(seed=111), calc64, config, tmp_path / "run")
+    longer = config.model_copy(update={"engine": "ase", "steps": 20})
+    with pytest.raises(ConfigError, match="engine"):
+        restart_md(tmp_path / "run", calc64, config=longer)
+    result = restart_md(tmp_path / "run", calc64, config=longer, force=True)
+    assert result.steps_done == 20 and result.summary["status"] == "completed"
+    assert list(result.log["step"]) == [0, 5, 10, 15, 20]
+    assert np.all(np.isfinite(result.log["conserved_ev"]))
