@@ -216,3 +216,13 @@ def test_a_gpu_checkpoint_continues_with_the_ase_engine(tmp_path, calc64):
     assert result.steps_done == 20 and result.summary["status"] == "completed"
     assert list(result.log["step"]) == [0, 5, 10, 15, 20]
     assert np.all(np.isfinite(result.log["conserved_ev"]))
+
+
+def test_max_batch_atoms_splits_the_systems_into_consecutive_batches(tmp_path, calc64):
+    from tfbsim.workflows.md_gpu import run_md_batch
+
+    systems = [lipon_like(seed=121), lipon_like(seed=122), lipon_like(seed=123)]
+    results = run_md_batch(systems, calc64, _gpu(steps=5), max_batch_atoms=2 * len(systems[0]))
+    assert [r.summary["engine"]["batch_size"] for r in results] == [2, 2, 1]
+    alone = run_md(systems[2], calc64, _gpu(steps=5))
+    np.testing.assert_allclose(results[2].atoms.positions, alone.atoms.positions, atol=1e-12)

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from ...errors import ConfigError
+from ...errors import ConfigError, PotentialError
 from ..md_config import MDConfig, temperature_at
 from .base import EngineSample, count_dof
 from .torch_integrators import (
@@ -241,7 +241,14 @@ class GpuBatch:
 
     # ------------------------------------------------------------------------------------------ model
     def _evaluate(self, *, stress: bool) -> Any:
-        energy, forces, sigma = self.model.evaluate(self.graph, self.p.positions, self.cells, stress=stress)
+        try:
+            energy, forces, sigma = self.model.evaluate(self.graph, self.p.positions, self.cells, stress=stress)
+        except self.torch.cuda.OutOfMemoryError as exc:
+            raise PotentialError(
+                f"out of GPU memory evaluating {self.graph.offsets[-1]} atoms in {self.graph.n_systems} systems "
+                f"on {self.device}; put fewer atoms in one batch (run_md_batch(..., max_batch_atoms=...)), use "
+                "float32 or cuEquivariance (half the memory)"
+            ) from exc
         self.energies, self.forces, self.stress = energy, forces, sigma
         return forces
 
