@@ -242,6 +242,7 @@ class AseEngine:
     def atoms(self) -> Atoms:
         """A copy of the current state (momenta included, fixed atoms as FixAtoms, no FixCom)."""
         out = self._atoms.copy()
+        out.set_constraint([c for c in out.constraints if not isinstance(c, FixCom)])
         apply_fixed(out)
         return out
 
