@@ -70,10 +70,14 @@ def _split_test(data: Path, work: Path, fraction: float, seed: int) -> tuple[Pat
         by_type[str(atoms.info.get("config_type"))].append(i)
     rng = np.random.default_rng(seed)
     test_ids: set[int] = set()
-    for ids in by_type.values():
+    for ids in by_type.values():  # stratified: ~fraction of every config_type with more than two frames
         k = int(round(fraction * len(ids)))
         if k and len(ids) > 2:
             test_ids.update(rng.choice(ids, size=k, replace=False).tolist())
+    wanted = max(1, int(round(fraction * len(frames))))
+    if len(test_ids) < wanted:  # small types: top up at random so the test set is never empty
+        rest = [i for i in range(len(frames)) if i not in test_ids]
+        test_ids.update(rng.choice(rest, size=min(wanted - len(test_ids), len(rest) - 1), replace=False).tolist())
     write(trainval, [a for i, a in enumerate(frames) if i not in test_ids], format="extxyz")
     write(test, [a for i, a in enumerate(frames) if i in test_ids], format="extxyz")
     return trainval, test
