@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 from ase import Atoms
 
 from ...errors import TrajectoryError
-from ...structures.io import to_jsonable
+from ...structures.io import atomic_path, to_jsonable
 
 __all__ = ["CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "Checkpoint", "write_checkpoint", "read_checkpoint"]
 
@@ -95,16 +94,10 @@ def write_checkpoint(path: str | os.PathLike, atoms: Atoms, state: dict[str, np.
     payload.update(state)
     full_meta = {"format": CHECKPOINT_FORMAT, "step": int(state["step"]), **meta}
     payload["meta"] = np.array(json.dumps(to_jsonable(full_meta)))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **payload)
+        handle.flush()
+        os.fsync(handle.fileno())
     try:  # make the rename durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
