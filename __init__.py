@@ -64,7 +64,7 @@ _API: dict[str, str] = {
     "relax": "workflows.relax",
     # diffusion and transport
     "DiffusionAnalysis": "analysis.diffusion",
-    "LayerDiffusion": "analysis.diffusion",
+    "LayerDiffusion": "analysis.layer_diffusion",
     "fit_arrhenius": "analysis.transport",
     "arrhenius_from_results": "analysis.transport",
     "nernst_einstein_sigma_S_cm": "analysis.transport",
