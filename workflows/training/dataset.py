@@ -362,6 +362,7 @@ def generate_configurations(
     *,
     teacher: Calculator | None = None,
     progress: bool = False,
+    only: list[str] | None = None,
 ) -> list[Atoms]:
     """Run the recipes of ``config`` and return all frames (cached per recipe in ``work_dir``).
 
@@ -375,19 +376,26 @@ def generate_configurations(
         Calculator for pre-relaxation paths and teacher MD (``None``: static recipes only).
     progress
         Progress bar over recipes.
+    only
+        Run (and return) only these recipes, in this order — e.g. to spread the expensive teacher-MD recipes
+        over several processes sharing ``work_dir``. Every recipe keeps its own random stream (seeded by its
+        position in ``config.recipes``), so the frames do not depend on how the work was split.
     """
     from ase.io import read
     from tqdm.auto import tqdm
 
     from ...errors import ConfigError
 
-    unknown = sorted(set(config.recipes) - set(RECIPES))
+    unknown = sorted((set(config.recipes) | set(only or [])) - set(RECIPES))
     if unknown:
         raise ConfigError(f"unknown dataset recipe(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     frames: list[Atoms] = []
-    for k, name in enumerate(tqdm(config.recipes, desc="dataset recipes", disable=not progress)):
+    if only is not None and not set(only) <= set(config.recipes):
+        raise ConfigError(f"recipes {sorted(set(only) - set(config.recipes))} are not in the configuration's recipes")
+    for name in tqdm(only if only is not None else config.recipes, desc="dataset recipes", disable=not progress):
+        k = config.recipes.index(name)
         cache = work / f"{name}.extxyz"
         if cache.exists():
             recipe_frames = read(cache, index=":", format="extxyz") if cache.stat().st_size else []
