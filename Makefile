@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.tfbsim-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow test-all bench model lint clean help
+.PHONY: setup demo test test-slow test-all bench model clean help
 
 help:
 	@echo "make demo       build -> MD -> analysis on the bundled model; report in $(DEMO_OUT)/"
