@@ -231,8 +231,9 @@ def _interface_cells(cfg: DatasetConfig, rng: np.random.Generator) -> list[tuple
         logger.info("interfaces builder not available: skipping interface configurations")
         return []
     cells: list[tuple[str, Atoms]] = []
-    for stack, thickness in (("li:100,lipon", "5,7"), ("li2s:111,lipon", "5,7"), ("lipon,licoo2:104", "7,5"),
-                             ("li:100,li2o", "5,5"), ("li:100,li3n", "5,5"), ("li:100,li3p", "5,5")):
+    # thicknesses: at least two layers of each phase (the builder refuses less), small lateral cells
+    for stack, thickness in (("li:100,lipon", "6,9"), ("li2s:111,lipon", "7,9"), ("lipon,licoo2:104", "9,5"),
+                             ("li:100,li2o", "5,5.5"), ("li:100,li3n", "5,8"), ("li:110,li3p:100", "5,8")):
         try:
             built = build_interface(stack, thickness_ang=[float(t) for t in thickness.split(",")],
                                     lateral_min_ang=6.0, seed=int(rng.integers(1 << 30)), max_strain_pct=8.0)
@@ -289,7 +290,7 @@ def _md_lipon(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator 
     if teacher is None:
         return []
     frames: list[Atoms] = []
-    for formula in ("Li2.94PO3.5N0.31", "Li3PO4", "Li2.5PO2.75N0.5", "Li3.5PO4.25"):
+    for formula in ("Li2.94PO3.5N0.31", "Li3PO4", "Li2.5PO3N0.5", "Li3.5PO4.25"):
         start = _relaxed_lipon(cfg, rng, teacher, formula)
         for temperature in cfg.md_temperatures_k:
             snaps = _teacher_md(start, teacher, temperature_k=temperature, steps=cfg.md_steps, every=cfg.md_every,
