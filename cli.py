@@ -34,6 +34,22 @@ logger = logging.getLogger("tfbsim")
 
 
 # ----------------------------------------------------------------------------------------- plumbing
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    Test runners (Typer's CliRunner, pytest) and notebooks swap ``sys.stderr``; a handler bound to the object
+    of the moment would later write to a closed stream.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the base class assigns it in __init__; ignore
+        pass
+
+
 def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
     """Install one stderr handler on the ``tfbsim`` logger (CLI and notebooks; library code never does).
 
@@ -49,7 +65,7 @@ def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
     for handler in list(pkg_logger.handlers):
         if getattr(handler, "_tfbsim", False):
             pkg_logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler._tfbsim = True  # type: ignore[attr-defined]
     pkg_logger.addHandler(handler)
