@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,9 @@ class GpuBatch:
                               "run the ensembles as separate batches")
         torch = model._torch
         self.torch, self.model, self.device = torch, model, model.device
+        #: held while the row layout changes (deactivate) or a system's rows are read: the batched runner's
+        #: threads sample their own systems while another one may be leaving the batch
+        self.lock = threading.RLock()
         self.ensemble = setups[0].config.ensemble
         self.configs = [s.config for s in setups]
         self.templates: list[Atoms] = []
@@ -224,20 +228,22 @@ class GpuBatch:
 
     def deactivate(self, k: int) -> None:
         """Remove system ``k`` from the batch (finished or failed); the others keep their state."""
-        if k not in self.active:
-            return
-        keep = [j for j in self.active if j != k]
-        host = {j: self._host_rows(j) for j in keep}
-        self.active = keep
-        if keep:
-            self._build(np.concatenate([host[j][0] for j in keep]), np.concatenate([host[j][1] for j in keep]),
-                        np.stack([host[j][2] for j in keep]))
+        with self.lock:
+            if k not in self.active:
+                return
+            keep = [j for j in self.active if j != k]
+            host = {j: self._host_rows(j) for j in keep}
+            self.active = keep
+            if keep:
+                self._build(np.concatenate([host[j][0] for j in keep]), np.concatenate([host[j][1] for j in keep]),
+                            np.stack([host[j][2] for j in keep]))
 
     def _host_rows(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a, b = self.rows[k]
-        i = self.active.index(k)
-        return (self.p.positions[a:b].cpu().numpy(), self.p.momenta[a:b].cpu().numpy(),
-                self.cells[i].cpu().numpy())
+        with self.lock:
+            a, b = self.rows[k]
+            i = self.active.index(k)
+            return (self.p.positions[a:b].cpu().numpy(), self.p.momenta[a:b].cpu().numpy(),
+                    self.cells[i].cpu().numpy())
 
     # ------------------------------------------------------------------------------------------ model
     def _evaluate(self, *, stress: bool) -> Any:
@@ -338,8 +344,9 @@ class GpuBatch:
 
     def reset_neighbours(self, k: int) -> None:
         """A fresh neighbour list for system ``k`` (drops a Verlet-skin cache)."""
-        if k in self.rows:
-            self.graph.nls[self.active.index(k)] = self.model.new_neighbour_list()
+        with self.lock:
+            if k in self.rows:
+                self.graph.nls[self.active.index(k)] = self.model.new_neighbour_list()
 
 
 class GpuEngine:
@@ -390,6 +397,10 @@ class GpuEngine:
     # -------------------------------------------------------------------------------------- sampling
     def sample(self, *, forces: bool = False) -> EngineSample:
         """Current state and observables (host copies of this system's rows)."""
+        with self.batch.lock:
+            return self._sample(forces)
+
+    def _sample(self, forces: bool) -> EngineSample:
         b, k = self.batch, self.k
         torch = b.torch
         i = b.active.index(k)
@@ -469,6 +480,10 @@ class GpuEngine:
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore a state from :meth:`get_state` (forces are re-evaluated)."""
+        with self.batch.lock:
+            self._set_state(state)
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
         b, k = self.batch, self.k
         lo, hi = b.rows[k]
         torch = b.torch

@@ -69,6 +69,8 @@ class DatasetConfig(StrictModel):
         Composition grid of the amorphous boxes (O from charge balance).
     relax_path_steps
         FIRE steps after which snapshots of the pre-relaxation path are kept.
+    md_lipon_formulas
+        Compositions of the amorphous boxes run with teacher MD (one box each, every temperature).
     md_temperatures_k
         Temperatures of the teacher NVT runs on amorphous LiPON.
     md_steps, md_every, md_timestep_fs
@@ -86,6 +88,7 @@ class DatasetConfig(StrictModel):
     lipon_li_per_p: list[float] = [2.5, 3.0, 3.5]
     lipon_n_per_p: list[float] = [0.0, 0.33, 0.67, 1.0]
     relax_path_steps: list[int] = [0, 6, 20]
+    md_lipon_formulas: list[str] = ["Li2.94PO3.5N0.31", "Li2.5PO3N0.5", "Li3.5PO4.25"]
     md_temperatures_k: list[float] = [300.0, 800.0, 1300.0, 2000.0]
     md_steps: int = 200
     md_every: int = 10
@@ -290,7 +293,7 @@ def _md_lipon(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator 
     if teacher is None:
         return []
     frames: list[Atoms] = []
-    for formula in ("Li2.94PO3.5N0.31", "Li3PO4", "Li2.5PO3N0.5", "Li3.5PO4.25"):
+    for formula in cfg.md_lipon_formulas:
         start = _relaxed_lipon(cfg, rng, teacher, formula)
         for temperature in cfg.md_temperatures_k:
             snaps = _teacher_md(start, teacher, temperature_k=temperature, steps=cfg.md_steps, every=cfg.md_every,
