@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -51,6 +50,7 @@ from .campaign_report import task_table_row, write_report
 from .campaign_tasks import CampaignPlan, PrepUnit, Task, expand_campaign, spec_digest
 from .config import dump_yaml
 from .executors import EXECUTORS, SlurmSiteConfig, check_slurm, load_site, parsl_config
+from .io.locks import LockBusy, file_lock
 from .provenance import utc_now
 from .resultsdb import DEFAULT_DB_NAME, ResultsDB, row_from_summary
 
@@ -145,27 +145,14 @@ def _check_directory(directory: Path, cfg: CampaignConfig, *, force: bool) -> di
 @contextlib.contextmanager
 def _driver_lock(directory: Path) -> Iterator[None]:
     """One driver per campaign directory: a second ``tfbsim run`` on it fails at once (naming the first)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    handle = open(directory / ".driver.lock", "a+")  # noqa: SIM115 - closed below
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise ConfigError(
-                f"{directory} is being run by another tfbsim driver ({holder}); wait for it to finish or stop it, "
-                "then run again (watch it with `tfbsim run CAMPAIGN.yaml --status`)"
-            ) from None
-        except OSError as exc:  # no flock on this file system
-            logger.warning("cannot lock %s (%s): make sure only one driver runs this campaign", directory, exc)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename} since {utc_now()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+        with file_lock(directory / ".driver.lock", wait=False):
+            yield
+    except LockBusy as busy:
+        raise ConfigError(
+            f"{directory} is being run by another tfbsim driver ({busy.holder}); wait for it to finish or stop it, "
+            "then run again (watch it with `tfbsim run CAMPAIGN.yaml --status`)"
+        ) from None
 
 
 def _stored_hash(folder: Path) -> str | None:

@@ -16,7 +16,6 @@ The workers never touch the results database; the driver writes it from the retu
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -31,6 +30,7 @@ from ase import Atoms
 
 from ..errors import SimulationUnstable, TfbsimError
 from ..structures.io import read_json, read_structure, write_json, write_structure
+from .io.locks import file_lock
 from .provenance import provenance, utc_now
 
 __all__ = ["run_campaign_task", "run_campaign_prepare", "run_stages", "task_lock", "run_task_analyses"]
@@ -43,44 +43,16 @@ logger = logging.getLogger(__name__)
 def task_lock(folder: str | os.PathLike, *, poll_s: float = 0.5, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the exclusive lock of a task folder (``.lock``); wait while another process holds it.
 
-    The lock is an advisory ``flock``: the kernel releases it when the holder exits or is killed, so a
-    stale lock cannot block a resumed campaign. On file systems without ``flock`` the lock is skipped with
-    a warning.
+    An advisory ``flock`` (:func:`~tfbsim.workflows.io.locks.file_lock`): the kernel releases it when the
+    holder exits or is killed, so a stale lock cannot block a resumed campaign.
 
     Raises
     ------
     TimeoutError
         ``timeout_s`` passed without getting the lock.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".lock", "a+")  # noqa: SIM115 - closed below
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            logger.warning("%s is busy (%s); waiting for it to finish or die", folder, holder)
-            waited = 0.0
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if timeout_s is not None and waited >= timeout_s:
-                        raise TimeoutError(f"{folder} stayed locked by {holder} for {timeout_s:g} s") from None
-                    time.sleep(poll_s)
-                    waited += poll_s
-        except OSError as exc:  # no flock on this file system
-            logger.warning("cannot lock %s (%s); continuing without a lock", folder, exc)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {utc_now()}\n")
-        handle.flush()
+    with file_lock(Path(folder) / ".lock", poll_s=poll_s, timeout_s=timeout_s):
         yield
-    finally:
-        handle.close()
 
 
 @contextlib.contextmanager

@@ -51,8 +51,8 @@ class BundledConfig(StrictModel):
     test_fraction: float = 0.1
     seed: int = 0
     dataset: DatasetConfig = DatasetConfig()
-    train: TrainConfig = TrainConfig(preset="bundled", name="tfbsim-bundled", r_max_ang=4.5, epochs=120,
-                                     batch_size=4, dtype="float64", seed=1)
+    train: TrainConfig = TrainConfig(preset="bundled", name="tfbsim-bundled", r_max_ang=4.5, epochs=70,
+                                     batch_size=8, dtype="float32", seed=1)
     stability_time_ps: float = 10.0
     stability_temperature_k: float = 1500.0
     speed_sizes: list[int] = [200, 1000]
