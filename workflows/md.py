@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ase import Atoms, units
@@ -187,6 +188,43 @@ def run_md(
     return runner.run(fresh=True)
 
 
+def _check_restart(
+    rundir: RunDir, ckpt: Any, new_config: MDConfig, calc: Calculator, *, force: bool
+) -> tuple[list[str], dict]:
+    """Refuse a restart unless ``force``: changed settings or model, an unstable run, a checkpoint past the end.
+
+    Returns the changed config keys and the previous summary.
+    """
+    saved = ckpt.meta.get("config", {})
+    hashed = hashed_config(new_config)
+    changed = sorted(k for k in set(saved) | set(hashed) if saved.get(k) != hashed.get(k))
+    if config_hash(hashed) != ckpt.meta.get("config_hash") and not force:
+        raise ConfigError(
+            f"{rundir.path}: the configuration changed since the checkpoint ({', '.join(changed) or 'hash'}); "
+            "restore it, or pass force=True / --force to continue with the new settings"
+        )
+    identity = model_identity(calc)
+    if not same_model(identity, ckpt.meta.get("model", {})) and not force:
+        old = ckpt.meta.get("model", {})
+        raise ConfigError(
+            f"{rundir.path}: the potential differs from the run's (now {identity.get('spec') or identity['class']}"
+            f" sha256 {str(identity.get('sha256'))[:12]} {identity.get('dtype')}, was "
+            f"{old.get('spec') or old.get('class')} sha256 {str(old.get('sha256'))[:12]} {old.get('dtype')}); "
+            "use the same model, or pass force=True / --force"
+        )
+    previous = rundir.read_summary()
+    if previous.get("status") == "unstable" and not force:
+        raise ConfigError(
+            f"{rundir.path}: the run stopped unstable at step {previous.get('diagnostic', {}).get('step')}; "
+            "restarting unchanged would repeat it. Change config.yaml (e.g. a smaller timestep_fs) and "
+            "restart with --force"
+        )
+    if ckpt.step > new_config.steps:
+        raise ConfigError(f"{rundir.path}: checkpoint at step {ckpt.step} is beyond the planned {new_config.steps}")
+    check_coverage(calc, ckpt.atoms)
+    return changed, previous
+
+
 def restart_md(
     run_dir: str | Path,
     calc: Calculator | None = None,
@@ -236,37 +274,11 @@ def restart_md(
             p = new_config.potential
             calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
         return restart_md_gpu(rundir.path, calc, force=force, config=config, progress=progress)
-    saved = ckpt.meta.get("config", {})
-    changed = sorted(k for k in set(saved) | set(hashed_config(new_config))
-                     if saved.get(k) != hashed_config(new_config).get(k))
-    if config_hash(hashed_config(new_config)) != ckpt.meta.get("config_hash") and not force:
-        raise ConfigError(
-            f"{rundir.path}: the configuration changed since the checkpoint ({', '.join(changed) or 'hash'}); "
-            "restore it, or pass force=True / --force to continue with the new settings"
-        )
     if calc is None:
         p = new_config.potential
         calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
-    identity = model_identity(calc)
-    if not same_model(identity, ckpt.meta.get("model", {})) and not force:
-        old = ckpt.meta.get("model", {})
-        raise ConfigError(
-            f"{rundir.path}: the potential differs from the run's (now {identity.get('spec') or identity['class']}"
-            f" sha256 {str(identity.get('sha256'))[:12]} {identity.get('dtype')}, was "
-            f"{old.get('spec') or old.get('class')} sha256 {str(old.get('sha256'))[:12]} {old.get('dtype')}); "
-            "use the same model, or pass force=True / --force"
-        )
-    previous = rundir.read_summary()
-    if previous.get("status") == "unstable" and not force:
-        raise ConfigError(
-            f"{rundir.path}: the run stopped unstable at step {previous.get('diagnostic', {}).get('step')}; "
-            "restarting unchanged would repeat it. Change config.yaml (e.g. a smaller timestep_fs) and "
-            "restart with --force"
-        )
-    if ckpt.step > new_config.steps:
-        raise ConfigError(f"{rundir.path}: checkpoint at step {ckpt.step} is beyond the planned {new_config.steps}")
+    changed, previous = _check_restart(rundir, ckpt, new_config, calc, force=force)
     atoms = ckpt.atoms
-    check_coverage(calc, atoms)
     if config is not None or changed:
         rundir.write_config(dump_yaml(new_config))
     if changed:

@@ -35,16 +35,15 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ..errors import ConfigError, StructureError, TfbsimError
-from .config import config_hash, dump_yaml, load_config
+from .config import dump_yaml, load_config
 from .engines.gpu_engine import GpuBatch, GpuEngine, SystemSetup, check_gpu_config
 from .engines.torch_model import TorchMACE, import_vesin_torch, require_mace_calculator
 from .io.checkpoint import read_checkpoint
 from .io.rundir import RunDir
-from .md import _as_config, _initial_velocities, _resolve_potential, _validate
+from .md import _as_config, _check_restart, _initial_velocities, _resolve_potential, _validate
 from .md_config import MDConfig
 from .md_guards import check_guards
-from .md_runner import MDResult, MDRunner, hashed_config, model_identity, new_summary, same_model
-from .potentials import check_coverage
+from .md_runner import MDResult, MDRunner, new_summary
 from .provenance import provenance, utc_now
 
 __all__ = ["run_md_gpu", "restart_md_gpu", "run_md_batch"]
@@ -105,29 +104,8 @@ def _plan_restart(run_dir: Any, calc: Calculator, *, force: bool = False,
     if new_config.engine != "gpu":
         raise ConfigError(f"{rundir.path}: config.yaml says engine {new_config.engine}; use restart_md")
     check_gpu_config(new_config)
-    saved = ckpt.meta.get("config", {})
-    hashed = hashed_config(new_config)
-    changed = sorted(k for k in set(saved) | set(hashed) if saved.get(k) != hashed.get(k))
-    if config_hash(hashed) != ckpt.meta.get("config_hash") and not force:
-        raise ConfigError(
-            f"{rundir.path}: the configuration changed since the checkpoint ({', '.join(changed) or 'hash'}); "
-            "restore it, or pass force=True / --force to continue with the new settings"
-        )
-    identity = model_identity(calc)
-    if not same_model(identity, ckpt.meta.get("model", {})) and not force:
-        raise ConfigError(f"{rundir.path}: the potential differs from the run's (sha256/dtype); use the same "
-                          "model, or pass force=True / --force")
-    previous = rundir.read_summary()
-    if previous.get("status") == "unstable" and not force:
-        raise ConfigError(
-            f"{rundir.path}: the run stopped unstable at step {previous.get('diagnostic', {}).get('step')}; "
-            "restarting unchanged would repeat it. Change config.yaml (e.g. a smaller timestep_fs) and "
-            "restart with --force"
-        )
-    if ckpt.step > new_config.steps:
-        raise ConfigError(f"{rundir.path}: checkpoint at step {ckpt.step} is beyond the planned {new_config.steps}")
+    changed, previous = _check_restart(rundir, ckpt, new_config, calc, force=force)
     atoms = ckpt.atoms
-    check_coverage(calc, atoms)
     started = previous.get("provenance", {}).get("started_utc") or utc_now()
     plan = _Plan(SystemSetup(atoms, new_config, ckpt.state), calc, rundir, started, note="restart",
                  summary=previous or None, resume_step=ckpt.step, wall_before=float(previous.get("wall_s", 0.0)),
