@@ -180,6 +180,10 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
     tr = config.train
     lipon_types = {k: v for k, v in test["per_config_type"].items() if "lipon" in k or "quench" in k or "glass" in k}
     lipon_f = [v["forces_rmse_mev_ang"] for v in lipon_types.values() if v["forces_rmse_mev_ang"] is not None]
+    lipon_e = [v["energy_rmse_mev_atom"] for v in lipon_types.values() if v["energy_rmse_mev_atom"] is not None]
+
+    def _rms(values: list[float]) -> float | None:  # pooled over config types (each weighted equally)
+        return float(np.sqrt(np.mean(np.square(values)))) if values else None
     lines = [
         "# tfbsim bundled model — MODEL CARD",
         "",
@@ -214,8 +218,8 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
         f"- all: energy RMSE {_fmt(test['energy_rmse_mev_atom'])} meV/atom, force RMSE "
         f"{_fmt(test['forces_rmse_mev_ang'], 0)} meV/Å, stress RMSE {_fmt(test['stress_rmse_gpa'], 2)} GPa "
         f"({test['n_frames']} frames)",
-        f"- amorphous LiPON/glass frames: force RMSE {_fmt(float(np.sqrt(np.mean(np.square(lipon_f)))) if lipon_f else None, 0)} meV/Å "
-        "(targets: ≤ 100 meV/Å, energy ≤ 10 meV/atom)",
+        f"- amorphous LiPON/glass frames: force RMSE {_fmt(_rms(lipon_f), 0)} meV/Å, energy RMSE "
+        f"{_fmt(_rms(lipon_e))} meV/atom (targets: ≤ 100 meV/Å, ≤ 10 meV/atom)",
         "",
         "| config_type | frames | E RMSE (meV/atom) | F RMSE (meV/Å) | stress RMSE (GPa) |",
         "|---|---|---|---|---|",
