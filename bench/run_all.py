@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CPU_BENCHMARKS = ["coordination", "msd", "md_overhead", "lipon_builder", "slabs", "interfaces", "interphase", "campaign"]
+CPU_BENCHMARKS = ["coordination", "msd", "md_overhead", "bundled_model", "lipon_builder", "slabs", "interfaces",
+                  "interphase", "campaign"]
 
 
 def main() -> int:
