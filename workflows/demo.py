@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SimulationUnstable
 from ..structures.io import read_json, read_structure, write_json, write_structure
 from .config import StrictModel, validate_config
 
@@ -225,21 +225,25 @@ def _interface_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[
     run_dir = idir / "anneal"
     summary_path = run_dir / "summary.json"
     status = read_json(summary_path).get("status") if summary_path.exists() else None
-    if status == "completed":
-        say("  anneal already completed")
-    elif status is not None and (run_dir / "config.yaml").exists():
-        say("  continuing the interrupted anneal from its checkpoint")
-        restart_md(run_dir, calc)
-    else:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        say(f"  NVT anneal at {cfg.interface_anneal_k:g} K for {cfg.interface_anneal_ps:g} ps ({len(atoms)} atoms)")
-        run_md(atoms, calc, md, run_dir)
+    try:
+        if status in ("completed", "unstable"):
+            say(f"  anneal already {status}")
+        elif status is not None and (run_dir / "config.yaml").exists():
+            say("  continuing the interrupted anneal from its checkpoint")
+            restart_md(run_dir, calc)
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            say(f"  NVT anneal at {cfg.interface_anneal_k:g} K for {cfg.interface_anneal_ps:g} ps ({len(atoms)} atoms)")
+            run_md(atoms, calc, md, run_dir)
+    except SimulationUnstable as exc:  # analyse what was run; the report states it
+        say(f"  WARNING: the anneal stopped unstable ({exc}); analysing the frames written before it")
     interphase = Interphase(run_dir / "traj.h5md", axis="z", bin_ang=cfg.interface_bin_ang).run()
     data = interphase.to_dict()
     write_json(out / "results" / "interphase.json", data)
     plot_interphase(data, out / "figures" / "interphase.png")
-    final = read_structure(run_dir / "final.extxyz")
+    final_path = run_dir / "final.extxyz"
+    final = read_structure(final_path if final_path.exists() else run_dir / "last_good.extxyz")
     write_structure(out / "structures" / "li_lipon_annealed.extxyz", final)
     return {"build": build_report, "interphase": data, "n_atoms": len(final),
             "anneal": read_json(summary_path), "li_melting_warning": warning}

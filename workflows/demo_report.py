@@ -146,12 +146,17 @@ def _markdown(cfg: Any, calc: Any, bulk: dict, structure: dict, interface: dict,
         "",
     ]
     inter = interface["interphase"]
+    unstable = None
+    if interface["anneal"].get("status") == "unstable":
+        unstable = interface["anneal"].get("diagnostic", {}).get("message", "see interface/anneal/summary.json")
     order = " → ".join(numbers["interphase_order_from_li"]) or "no product classes above the threshold"
     fu = ", ".join(f"{k} {_fmt(v, '.3g')}" for k, v in numbers["formula_units"].items())
     lines += [
         f"Products from the Li side: **{order}**; interphase thickness (last frame) "
         f"{_fmt(numbers['interphase_thickness_ang'], '.3g')} Å; formula-unit equivalents (last frame): {fu}.",
         "",
+        *([f"**The anneal stopped unstable** ({unstable}); the analysis covers the frames written before it.", ""]
+          if unstable else []),
         f"Expected: {exp['interphase']}. A few ps at {cfg.interface_anneal_k:g} K can only show the first "
         "reactions at the contact; see the interphase JSON for classes per bin and the growth fit "
         f"(model: {inter['interphase']['growth'].get('model')}).",

@@ -51,8 +51,9 @@ class BundledConfig(StrictModel):
     test_fraction: float = 0.1
     seed: int = 0
     dataset: DatasetConfig = DatasetConfig()
-    train: TrainConfig = TrainConfig(preset="bundled", name="tfbsim-bundled", r_max_ang=4.5, epochs=70,
-                                     batch_size=8, dtype="float32", seed=1)
+    train: TrainConfig = TrainConfig(preset="bundled", name="tfbsim-bundled", r_max_ang=4.5, epochs=45,
+                                     batch_size=8, dtype="float32", seed=1, stress_weight=10.0,
+                                     pair_repulsion=True, mace_args={"swa_stress_weight": 10.0})
     stability_time_ps: float = 10.0
     stability_temperature_k: float = 1500.0
     speed_sizes: list[int] = [200, 1000]
@@ -188,7 +189,7 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
         "# tfbsim bundled model — MODEL CARD",
         "",
         f"A small MACE model ({tr.preset} preset: 2 interactions, 32 channels, L = 0, correlation 2, "
-        f"r_max {tr.r_max_ang} Å) distilled from **{manifest['teacher']['spec']}** "
+        f"r_max {tr.r_max_ang} Å{', ZBL pair repulsion' if tr.pair_repulsion else ''}) distilled from **{manifest['teacher']['spec']}** "
         f"(version {manifest['teacher'].get('version')}) on configurations built by tfbsim itself. "
         f"File `{manifest['file']}`, {manifest['size_bytes'] / 1e6:.2f} MB, sha256 `{manifest['sha256']}`.",
         "",
@@ -209,7 +210,8 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
         "",
         "## Hyper-parameters",
         f"mace_run_train, {tr.epochs} epochs, batch {tr.batch_size}, lr {tr.lr}, {tr.dtype}, loss weights "
-        f"E {tr.energy_weight} / F {tr.forces_weight} / stress {tr.stress_weight}, stage two from 75 %, "
+        f"E {tr.energy_weight} / F {tr.forces_weight} / stress {tr.stress_weight}, stage two from 75 %"
+        f"{' (' + ', '.join(f'{k} {v}' for k, v in tr.mace_args.items()) + ')' if tr.mace_args else ''}, "
         f"E0s from the data (average), seed {tr.seed}; {manifest['train']['n_train']} train / "
         f"{manifest['train']['n_valid']} validation frames; training wall time {manifest['train']['wall_s'] / 3600:.2f} h "
         "on the 2-core CPU of the development sandbox.",

@@ -63,6 +63,8 @@ class DatasetConfig(StrictModel):
         Largest strain per axis (fraction, 0.05 = ±5 %).
     rattle_ang
         Standard deviation of the Gaussian rattle (Å).
+    li_metal_scales
+        Lattice-constant scales of the Li metal equation-of-state frames (bcc and fcc).
     lipon_atoms
         Atoms per amorphous box.
     lipon_li_per_p, lipon_n_per_p
@@ -80,9 +82,10 @@ class DatasetConfig(StrictModel):
     seed: int = 0
     max_atoms: int = 120
     recipes: list[str] = ["crystals", "slabs", "lipon", "glasses", "md_lipon", "md_crystals", "md_quench",
-                          "interfaces", "md_interfaces"]
+                          "interfaces", "md_interfaces", "li_metal"]
     crystal_frames: int = 8
     strain_max: float = 0.05
+    li_metal_scales: list[float] = [0.88, 0.92, 0.96, 1.0, 1.04, 1.08, 1.14, 1.22, 1.3, 1.4]
     rattle_ang: float = 0.06
     lipon_atoms: int = 96
     lipon_li_per_p: list[float] = [2.5, 3.0, 3.5]
@@ -159,6 +162,28 @@ def _crystals(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator 
         n = cfg.crystal_frames if not kwargs else max(2, cfg.crystal_frames // 2)
         frames += _tag([base.copy()] + [_strained(base, rng, cfg.strain_max, cfg.rattle_ang) for _ in range(n - 1)], label)
     return frames
+
+
+def _li_metal(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator | None) -> list[Atoms]:
+    """Li metal equations of state (bcc and fcc, 0.88–1.4 × the lattice constant, rattled) and vacancies.
+
+    The anode's own energy–volume curve: without it a distilled model knows Li only near its compounds'
+    densities, and Li metal drifts to the wrong volume (or expands without bound) in a cell relaxation.
+    """
+    from ase.build import bulk
+
+    frames: list[Atoms] = []
+    for structure, a0, reps in (("bcc", 3.44, (3, 3, 3)), ("fcc", 4.33, (2, 2, 2))):
+        base = bulk("Li", structure, a=a0, cubic=True).repeat(reps)
+        for scale in cfg.li_metal_scales:
+            atoms = base.copy()
+            atoms.set_cell(base.cell.array * scale, scale_atoms=True)
+            atoms.positions += rng.normal(0.0, cfg.rattle_ang, atoms.positions.shape)
+            frames.append(atoms)
+        vacancy = _strained(base, rng, cfg.strain_max, 2 * cfg.rattle_ang)
+        del vacancy[int(rng.integers(len(vacancy)))]
+        frames.append(vacancy)
+    return _tag(frames, "li_metal")
 
 
 def _slabs(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator | None) -> list[Atoms]:
@@ -349,6 +374,7 @@ Recipe = Callable[[DatasetConfig, np.random.Generator, "Calculator | None"], lis
 #: Recipe name -> function(config, rng, teacher) -> frames. Recipes named md_* need the teacher.
 RECIPES: dict[str, Recipe] = {
     "crystals": _crystals,
+    "li_metal": _li_metal,
     "slabs": _slabs,
     "lipon": _lipon,
     "glasses": _glasses,

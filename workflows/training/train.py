@@ -83,10 +83,14 @@ class TrainConfig(StrictModel):
         Loss weights (stage one); stage two (last 25 % of epochs) raises the energy weight as mace does.
     stage_two
         Use mace's stage-two (SWA) schedule.
+    pair_repulsion
+        Add mace's ZBL pair repulsion (``--pair_repulsion``): a physical wall at short distances that the data
+        never sample, so hot MD cannot collapse two atoms onto each other.
     foundation_model
         Fine-tune from this MACE model file (mace's ``--foundation_model``), e.g. a MACE-MP file.
     mace_args
-        Further ``mace_run_train`` options passed verbatim (``{"patience": 50}`` -> ``--patience 50``).
+        Further ``mace_run_train`` options passed verbatim (``{"patience": 50}`` -> ``--patience 50``;
+        ``True`` -> a bare flag, ``False`` -> omitted).
     """
 
     preset: Literal["tiny", "small", "bundled", "medium"] = "small"
@@ -103,6 +107,7 @@ class TrainConfig(StrictModel):
     forces_weight: float = 100.0
     stress_weight: float = 1.0
     stage_two: bool = True
+    pair_repulsion: bool = False
     foundation_model: Path | None = None
     mace_args: dict[str, str | int | float | bool] = {}
 
@@ -165,8 +170,13 @@ def training_command(config: TrainConfig, train_file: Path, valid_file: Path, ou
         if not Path(config.foundation_model).is_file():
             raise ConfigError(f"foundation model {config.foundation_model} not found; check the path")
         cmd += ["--foundation_model", str(config.foundation_model)]
+    if config.pair_repulsion:
+        cmd += ["--pair_repulsion"]
     for key, value in config.mace_args.items():
-        cmd += [f"--{key}", str(value)]
+        if value is True:  # a store_true flag of mace_run_train
+            cmd += [f"--{key}"]
+        elif value is not False:
+            cmd += [f"--{key}", str(value)]
     return cmd
 
 
