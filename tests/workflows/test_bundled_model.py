@@ -54,11 +54,17 @@ def test_covers_every_element_of_the_cell(bundled):
     check_coverage(bundled, {"Li", "P", "O", "N", "S", "Co"})
 
 
-@pytest.mark.parametrize("name", ["li", "li2o", "li3n", "li3po4", "licoo2"])
-def test_symmetric_crystals_feel_no_force_and_sit_near_the_experimental_volume(bundled, name):
+LI_METAL_EOS = pytest.param(
+    "li", marks=pytest.mark.xfail(strict=True, reason="known shortfall of the shipped model (MODEL_CARD.md): Li metal's "
+                                  "energy falls on expansion, so its equilibrium volume is wrong"))
+
+
+@pytest.mark.parametrize("name", [LI_METAL_EOS, "li2o", "li3n", "li3po4", "licoo2"])
+def test_crystals_sit_near_the_experimental_volume(bundled, name):
     atoms = build_crystal(name)
     atoms.calc = bundled
-    assert np.abs(atoms.get_forces()).max() < 2e-3  # by symmetry, whatever the model
+    if name in ("li", "li2o", "li3n"):  # every atom on a fixed special position: zero force by symmetry
+        assert np.abs(atoms.get_forces()).max() < 2e-3
     cell0 = atoms.cell.array.copy()
     scales = np.linspace(0.94, 1.06, 7)  # isotropic strain of the lengths; energy per atom
     energies = []
