@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +50,27 @@ MACE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+@contextlib.contextmanager
+def _weights_only_quirk() -> Iterator[None]:
+    """Set ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` and silence mace's import warnings for the block only.
+
+    The environment variable is restored afterwards (see module docstring).
+    """
+    previous = os.environ.get(_ENV)
+    os.environ[_ENV] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*cuequivariance.*")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.jit.*")
+            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(_ENV, None)
+        else:
+            os.environ[_ENV] = previous
+
+
 @functools.lru_cache(maxsize=1)
 def import_mace() -> SimpleNamespace:
     """Import mace-torch and e3nn with the weights-only quirk contained (see module docstring).
@@ -63,13 +85,8 @@ def import_mace() -> SimpleNamespace:
     PotentialError
         mace-torch is not installed.
     """
-    previous = os.environ.get(_ENV)
-    os.environ[_ENV] = "1"
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*cuequivariance.*")
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.jit.*")
-            warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+        with _weights_only_quirk():
             # mace logs "cuequivariance ... not available" on the root logger at import; silence that one.
             root = logging.getLogger()
             level = root.level
@@ -90,11 +107,6 @@ def import_mace() -> SimpleNamespace:
         raise PotentialError(
             f"mace-torch is not importable ({exc}); install it with `pip install torch==2.13.0 mace-torch`"
         ) from exc
-    finally:
-        if previous is None:
-            os.environ.pop(_ENV, None)
-        else:
-            os.environ[_ENV] = previous
     return SimpleNamespace(
         torch=torch, o3=o3, modules=modules, MACECalculator=MACECalculator, version=mace.__version__
     )
@@ -109,18 +121,8 @@ def import_mace_module(name: str) -> Any:
     if name.split(".")[0] not in {"mace", "e3nn", "torch"}:
         raise ValueError(f"import_mace_module imports mace/e3nn/torch modules only, not {name!r}")
     import_mace()
-    previous = os.environ.get(_ENV)
-    os.environ[_ENV] = "1"
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*cuequivariance.*")
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.jit.*")
-            return importlib.import_module(name)
-    finally:
-        if previous is None:
-            os.environ.pop(_ENV, None)
-        else:
-            os.environ[_ENV] = previous
+    with _weights_only_quirk():
+        return importlib.import_module(name)
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
