@@ -16,8 +16,8 @@ Stages (each resumable: re-running the same command continues where a killed run
 Presets (:data:`DEMO_PRESETS`)
 ------------------------------
 ``quick`` (default; ≤ 15 min on a 2-core laptop with the bundled model): 200-atom glass, quick quench
-(3.7 ps at 1000 K/ps), 4 temperatures × 4 ps, a ~250-atom interface annealed 3 ps at 400 K. Enough to exercise
-everything and show trends — not converged numbers (the report says so).
+(3.7 ps at 1000 K/ps), 4 temperatures × 3 ps (2 fs steps), a ~200-atom interface annealed 3 ps at 400 K
+(2 fs steps). Enough to exercise everything and show trends — not converged numbers (the report says so).
 
 ``full`` (a GPU or a 32–64-core HPC node; about a day of MD with a MACE-MP-sized model on one A100/H100, or
 with the bundled model ~4–8 h on a 64-core node): 600-atom glass, production quench (100 K/ps), 6
@@ -61,7 +61,7 @@ class DemoConfig(StrictModel):
     temperatures_k: list[float] = [900.0, 1100.0, 1300.0, 1500.0]
     timestep_fs: float = 2.0
     equilibrate_ps: float = 0.4
-    production_ps: float = 4.0
+    production_ps: float = 3.0
     traj_every: int = 10
     workers: int = 2
     threads_per_task: int = 1
@@ -69,7 +69,7 @@ class DemoConfig(StrictModel):
     interface_thickness_ang: tuple[float, float] = (9.0, 12.0)
     interface_anneal_k: float = 400.0
     interface_anneal_ps: float = 3.0
-    interface_timestep_fs: float = 1.0
+    interface_timestep_fs: float = 2.0
     interface_bin_ang: float = 1.0
 
 
