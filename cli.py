@@ -70,6 +70,8 @@ def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
     handler._tfbsim = True  # type: ignore[attr-defined]
     pkg_logger.addHandler(handler)
     pkg_logger.setLevel(level)
+    # MDAnalysis warns on import that netCDF4 (AMBER files, unused here) is missing; not the user's concern
+    logging.getLogger("MDAnalysis.coordinates.AMBER").setLevel(logging.ERROR)
 
 
 class _Group(TyperGroup):

@@ -259,8 +259,11 @@ def relax_interface(
     out.info["relax"] = summary
     _update_interfaces(out, atoms)
     if not result.converged:
-        logger.warning("interface relaxation stopped after %d steps at max|F| = %.3f eV/Å", result.steps,
-                       result.max_force_ev_ang)
+        residual = (f"max|F| = {result.max_force_ev_ang:.3f} eV/Å" if result.max_force_ev_ang > fmax_ev_ang else
+                    f"atomic forces converged (max|F| = {result.max_force_ev_ang:.3f} eV/Å) but the stress along the "
+                    "normal has not")
+        logger.warning("interface relaxation stopped after %d steps (fmax %.3g eV/Å): %s; raise max_steps to go on",
+                       result.steps, fmax_ev_ang, residual)
     return out, summary
 
 

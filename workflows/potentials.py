@@ -170,13 +170,18 @@ def _mace_calculator(path: Path, spec: str, kind: str, device: str, dtype: str, 
     ns = import_mace()
     model = load_mace_model(path, device=device)
     summary = mace_model_summary(model)
-    mace_log = logging.getLogger()
-    level = mace_log.level
-    mace_log.setLevel(logging.ERROR)  # MACECalculator logs dtype conversion notes on the root logger
+    # MACECalculator logs notes through the root-logger functions (logging.info), which install a stderr handler
+    # on the root logger when it has none (logging.basicConfig) and so print every later log line twice: keep
+    # its notes quiet and take away any handler it added.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.ERROR)
     try:
         calc = ns.MACECalculator(models=[model], device=device, default_dtype=dtype)
     finally:
-        mace_log.setLevel(level)
+        root.setLevel(level)
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
     calc.parameters.update(
         spec=spec,
         kind=kind,

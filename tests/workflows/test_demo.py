@@ -39,12 +39,22 @@ def test_presets_and_overrides(tmp_path):
     assert isinstance(quick, DemoConfig)
 
 
-def test_demo_end_to_end_and_resume(tmp_path, cli_runner):
-    cfg = tmp_path / "demo.yaml"
+@pytest.fixture(scope="module")
+def seed0_demo(tmp_path_factory):
+    """The tiny demo, seed 0: (config file, output folder, CLI output)."""
+    from typer.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("demo")
+    cfg = tmp / "demo.yaml"
     cfg.write_text(TINY)
-    out = tmp_path / "out"
-    result = cli_runner.invoke(app, ["demo", "--out", str(out), "--config", str(cfg), "--workers", "1"])
+    out = tmp / "out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--config", str(cfg), "--workers", "1"])
     assert result.exit_code == 0, result.output
+    return cfg, out
+
+
+def test_demo_end_to_end_and_resume(seed0_demo, cli_runner):
+    cfg, out = seed0_demo
     for name in ["report.md", "report.html", "provenance.json", "results/numbers.json", "results/coordination.json",
                  "results/interphase.json", "figures/arrhenius.png", "figures/speciation.png",
                  "figures/interphase.png", "figures/msd_900K.png", "bulk/results.db", "bulk_campaign.yaml",
@@ -69,3 +79,28 @@ def test_demo_end_to_end_and_resume(tmp_path, cli_runner):
     assert again.exit_code == 0, again.output
     assert "already" in again.output
     assert json.loads((out / "results" / "numbers.json").read_text())["D_by_T"] == numbers["D_by_T"]
+
+
+def test_another_seed_gives_other_numbers_and_an_unstable_anneal_is_reported(seed0_demo, tmp_path, cli_runner):
+    """The report's numbers come from this run (seed 1 differs from seed 0); an interface anneal that trips the
+    MD guards (here: LJ at 300,000 K) is analysed up to the failure and flagged, and the demo still finishes."""
+    cfg0, out0 = seed0_demo
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(TINY + "interface_anneal_k: 300000\n")
+    out = tmp_path / "out"
+    result = cli_runner.invoke(app, ["demo", "--out", str(out), "--config", str(cfg), "--workers", "1", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "stopped unstable" in result.output
+    numbers0 = json.loads((out0 / "results" / "numbers.json").read_text())
+    numbers1 = json.loads((out / "results" / "numbers.json").read_text())
+    d0 = [p["D_cm2_s"] for p in numbers0["D_by_T"]]
+    d1 = [p["D_cm2_s"] for p in numbers1["D_by_T"]]
+    assert len(d0) == len(d1) == 3 and all(a != pytest.approx(b, rel=1e-6) for a, b in zip(d0, d1))
+    report = (out / "report.md").read_text()
+    assert "The anneal stopped unstable" in report
+    assert json.loads((out / "interface" / "anneal" / "summary.json").read_text())["status"] == "unstable"
+    assert (out / "structures" / "li_lipon_annealed.extxyz").exists() and (out / "figures" / "interphase.png").exists()
+    # re-running does not retry the failed anneal
+    again = cli_runner.invoke(app, ["demo", "--out", str(out), "--config", str(cfg), "--workers", "1", "--seed", "1"])
+    assert again.exit_code == 0, again.output
+    assert "anneal already unstable" in again.output

@@ -113,6 +113,22 @@ def test_weights_only_quirk_is_contained(tiny_mace_path):
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
 
 
+def test_mace_root_logger_side_effect_is_contained(tiny_mace_path):
+    """mace logs via logging.info(), which would install a root handler (every tfbsim line then prints twice)."""
+    import logging
+
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    for handler in saved:
+        root.removeHandler(handler)
+    try:
+        load_potential(str(tiny_mace_path), device="cpu")
+        assert root.handlers == [] and root.level == level
+    finally:
+        for handler in saved:
+            root.addHandler(handler)
+
+
 def test_chgnet_eval():
     pytest.importorskip("chgnet")
     atoms = bulk("Li", "bcc", a=3.44, cubic=True)
