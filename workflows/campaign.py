@@ -51,6 +51,7 @@ from .campaign_tasks import CampaignPlan, PrepUnit, Task, expand_campaign, spec_
 from .config import dump_yaml
 from .executors import EXECUTORS, SlurmSiteConfig, check_slurm, load_site, parsl_config
 from .io.locks import LockBusy, file_lock
+from .io.rundir import run_progress
 from .provenance import utc_now
 from .resultsdb import DEFAULT_DB_NAME, ResultsDB, row_from_summary
 
@@ -274,6 +275,22 @@ class _Driver:
                 "failed": sum(1 for s in self.results.values() if s.get("status") in ("unstable", "failed")),
                 "total": len(self.plan.tasks)}
 
+    def progress(self) -> list[str]:
+        """One line per unit of this session whose MD is running: its stage, step and temperature."""
+        lines = []
+        for kind, unit in self.pending.values():
+            state = _read_summary(unit.dir)
+            if state.get("session") not in (None, self.session):
+                continue
+            where = run_progress(unit.dir)
+            if where is None:
+                continue
+            name = unit.task_id if kind == "task" else f"preparing {unit.key}"
+            temp = f", {where['temperature_k']:.0f} K" if where["temperature_k"] is not None else ""
+            pct = 100.0 * where["step"] / max(where["steps_planned"], 1)
+            lines.append(f"{name} {where['stage']}: step {where['step']}/{where['steps_planned']} ({pct:.0f} %{temp})")
+        return sorted(lines)
+
     def spec(self, unit: PrepUnit | Task) -> dict:
         spec = {**unit.spec, "session": self.session, "threads_per_task": self.threads}
         write_json(unit.dir / "task.json", {k: v for k, v in spec.items() if k != "session"})
@@ -365,11 +382,12 @@ class _Driver:
                     self.finished(kind, unit, outcome)
                 if time.monotonic() - last_status >= self.status_every_s:
                     last_status = time.monotonic()
-                    c = self.counts()
-                    if c != last_counts:
+                    c, progress = self.counts(), self.progress()
+                    if c != last_counts or progress:
                         last_counts = c
                         self.emit("status", f"done {c['done']} · running {c['running']} · queued {c['queued']} · "
-                                            f"failed {c['failed']} (of {c['total']})")
+                                            f"failed {c['failed']} (of {c['total']})"
+                                            + "".join(f"\n    {line}" for line in progress))
         finally:
             dfk.cleanup()
 

@@ -163,12 +163,10 @@ def _bulk_stage(cfg: DemoConfig, out: Path, say: Stage) -> dict[str, Any]:
 
     path = _campaign_yaml(cfg, out / "bulk")
 
-    def on_event(event: Any) -> None:
-        text = getattr(event, "message", None) or str(event)
-        if getattr(event, "kind", "") != "status":
-            say(f"  {text}")
+    def on_event(event: Any) -> None:  # task events, and every 30 s the running MD's stage, step and T
+        say("  " + (getattr(event, "message", None) or str(event)))
 
-    result = run_campaign(path, executor="local", on_event=on_event, status_every_s=60.0)
+    result = run_campaign(path, executor="local", on_event=on_event, status_every_s=30.0)
     tasks = []
     for row in sorted(result.rows, key=lambda r: r["temperature_k"]):
         tasks.append({k: row.get(k) for k in ("task_id", "temperature_k", "status", "D_cm2_s", "D_stderr_cm2_s",

@@ -249,3 +249,29 @@ def test_partial_frame_of_a_killed_writer_is_invisible_and_repaired(tmp_path):
     with h5py.File(path, "r") as handle:
         assert handle["particles/trajectory/box/edges/value"].shape[0] == 5
         assert handle["particles/trajectory/position/step"].shape[0] == 5
+
+
+def test_run_progress_reads_a_running_stage(tmp_path):
+    """What the campaign driver shows for a running task: the stage, the last complete log row, the plan."""
+    import json
+
+    from tfbsim.workflows.io.rundir import run_progress
+
+    task = tmp_path / "task"
+    assert run_progress(task) is None
+    run_md(cu_small(), TestEMT(), _config(steps=40), task / "1_equilibrate")  # completed: not running
+    assert run_progress(task) is None
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_md(cu_small(), TestEMT(crash_at=24), _config(steps=40), task / "2_production")
+    stage = task / "2_production"
+    summary = json.loads((stage / "summary.json").read_text())
+    summary["status"] = "running"  # what a SIGKILLed or still running run shows
+    (stage / "summary.json").write_text(json.dumps(summary))
+    with open(stage / "log.csv", "a") as handle:
+        handle.write("25,0.1,61")  # a row being written
+    rows = (stage / "log.csv").read_text().splitlines()
+    last = rows[-2].split(",")
+    where = run_progress(task)
+    assert where == {"stage": "2_production", "step": int(last[0]), "steps_planned": 40,
+                     "temperature_k": pytest.approx(float(last[2]))}
+    assert 0 < where["step"] < 40

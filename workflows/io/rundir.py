@@ -27,7 +27,7 @@ from ...errors import TrajectoryError
 from ...structures.io import atomic_path, read_json, write_json
 from ..engines.base import EngineSample
 
-__all__ = ["RunDir", "RunLog", "MemoryFrames", "H5MDFrames", "LOG_COLUMNS", "TRAJ_OBSERVABLES"]
+__all__ = ["RunDir", "RunLog", "MemoryFrames", "H5MDFrames", "LOG_COLUMNS", "TRAJ_OBSERVABLES", "run_progress"]
 
 LOG_COLUMNS = (
     "step", "time_ps", "T_k", "epot_ev", "ekin_ev", "etot_ev", "pressure_gpa", "volume_ang3", "target_T_k",
@@ -69,6 +69,56 @@ class RunDir:
     def read_summary(self) -> dict[str, Any]:
         """``summary.json``, or an empty dict when the run died before writing it."""
         return read_json(self.summary) if self.summary.exists() else {}
+
+
+def _last_log_row(path: Path) -> tuple[float, ...] | None:
+    """The last complete row of a ``log.csv`` (read from its tail; None when there is none yet)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 4096, 0))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        fields = line.split(",")
+        if len(fields) == len(LOG_COLUMNS):
+            try:
+                return tuple(float(f) for f in fields)
+            except ValueError:
+                continue  # the header, or a line being written
+    return None
+
+
+def run_progress(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """Where the MD run now running under ``folder`` (at any depth, e.g. a task's stages) stands.
+
+    Reads only small files that the runner keeps current: ``summary.json`` (status, planned steps) and the tail
+    of the line-buffered ``log.csv``; safe to call from another process while the run goes on.
+
+    Returns
+    -------
+    dict or None
+        ``stage`` (the run folder relative to ``folder``; ``"."`` for ``folder`` itself), ``step``,
+        ``steps_planned`` and ``temperature_k`` (of the last log row; None before the first) of the most recently
+        updated running run; None when nothing under ``folder`` is running.
+    """
+    root = Path(folder)
+    running = []
+    for path in root.rglob("summary.json"):
+        try:
+            summary = read_json(path)
+            mtime = path.stat().st_mtime
+        except (OSError, TrajectoryError):
+            continue  # being replaced right now
+        if summary.get("status") == "running" and "steps_planned" in summary:
+            running.append((mtime, path.parent, summary))
+    if not running:
+        return None
+    _, run, summary = max(running, key=lambda item: item[0])
+    row = _last_log_row(run / "log.csv")
+    return {"stage": str(run.relative_to(root)), "step": int(row[0]) if row else int(summary.get("steps_done", 0)),
+            "steps_planned": int(summary["steps_planned"]), "temperature_k": float(row[2]) if row else None}
 
 
 class RunLog:
