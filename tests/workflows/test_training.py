@@ -96,6 +96,35 @@ def test_training_command_options(tmp_path):
     assert cmd[cmd.index("--num_interactions") + 1] == "2" and "--patience" in cmd and "--loss" not in cmd
     with pytest.raises(ConfigError, match="foundation model"):
         training_command(TrainConfig(foundation_model=tmp_path / "nope.model"), tmp_path, tmp_path, tmp_path, has_stress=True)
+    assert cmd[cmd.index("--E0s") + 1] == "average"
+
+
+def test_fixed_e0s_are_passed_by_atomic_number_and_must_cover_the_data(tmp_path):
+    cfg = TrainConfig(e0s={"O": -2.76, "Li": -0.48})
+    cmd = training_command(cfg, tmp_path / "t", tmp_path / "v", tmp_path, has_stress=True, elements=["Li", "O"])
+    assert cmd[cmd.index("--E0s") + 1] == "{3: -0.48, 8: -2.76}"
+    with pytest.raises(ConfigError, match="no reference energy for P"):
+        training_command(cfg, tmp_path, tmp_path, tmp_path, has_stress=True, elements=["Li", "O", "P"])
+    with pytest.raises(ConfigError, match="Xx are not element symbols"):
+        training_command(TrainConfig(e0s={"Xx": 1.0}), tmp_path, tmp_path, tmp_path, has_stress=True)
+
+
+def test_isolated_atom_energies_are_single_atoms_in_a_box():
+    from ase import Atoms
+    from ase.calculators.emt import EMT
+
+    from tfbsim.workflows.training.label import isolated_atom_energies
+
+    calc = EMT()
+    calc.parameters["elements"] = ["Cu", "Al"]
+    energies = isolated_atom_energies(calc, ["Cu", "Al"], box_ang=15.0)
+    for symbol in ("Cu", "Al"):
+        atom = Atoms(symbol, cell=[15.0] * 3, pbc=True)
+        atom.calc = EMT()
+        assert energies[symbol] == pytest.approx(atom.get_potential_energy(), abs=1e-12)
+    dimer = Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[15.0] * 3, pbc=True)
+    dimer.calc = EMT()
+    assert dimer.get_potential_energy() < 2 * energies["Cu"]  # bound relative to the separated atoms
 
 
 def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
@@ -123,6 +152,16 @@ def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
     data = json.loads((out / "bundled.json").read_text())
     assert data["sha256"] == manifest["sha256"] and data["dataset"]["n_frames"] > 20
     assert any(k.startswith("crystal_") for k in data["test"]["per_config_type"])
+    # E0s: the teacher's isolated-atom energies, passed to mace and stated in the card
+    e0s = json.loads((tmp_path / "work" / "e0s.json").read_text())
+    teacher = load_potential(str(tiny_mace_path), device="cpu", dtype="float32")
+    lone = Atoms("Li", cell=[20.0] * 3, pbc=True)
+    lone.calc = teacher
+    assert e0s["Li"] == pytest.approx(lone.get_potential_energy(), abs=1e-6)
+    command = data["train"]["command"]
+    assert command[command.index("--E0s") + 1].startswith("{3: ")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "isolated-atom energies (" in card and f"Li {e0s['Li']:.3f}" in card and "1 interactions, 16 channels" in card
     calc = load_potential(str(out / "bundled.model"), device="cpu")
     assert {"Li", "P", "O", "N"} <= set(calc.parameters["elements"])
     # re-running resumes: nothing is rebuilt (same model, same sha)

@@ -7,7 +7,7 @@ result into ``work_dir`` and is skipped when that result exists, so an interrupt
 stage           output in ``work_dir``
 ==============  ===============================================================================
 dataset         ``frames/<recipe>.extxyz`` (see :mod:`tfbsim.workflows.training.dataset`)
-label           ``data.extxyz`` + ``data.extxyz.card.json`` (teacher labels, resumable)
+label           ``data.extxyz`` + ``data.extxyz.card.json`` (teacher labels, resumable); ``e0s.json``
 split           ``trainval.extxyz`` / ``test.extxyz`` (test: ~10 % of every config_type, seeded)
 train           ``model/`` (mace_run_train output, resumable)
 evaluate        ``evaluation.json``, ``parity.png``
@@ -23,7 +23,7 @@ import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,8 +35,8 @@ from ..provenance import provenance, utc_now
 from .checks import lattice_check, md_speed, md_stability
 from .dataset import DatasetConfig, generate_configurations
 from .evaluate import evaluate_errors, parity_figure
-from .label import label_frames, read_labelled
-from .train import TrainConfig, train_model
+from .label import isolated_atom_energies, label_frames, read_labelled
+from .train import TRAIN_PRESETS, TrainConfig, train_model
 
 __all__ = ["BundledConfig", "make_bundled", "write_model_card"]
 
@@ -54,6 +54,7 @@ class BundledConfig(StrictModel):
     train: TrainConfig = TrainConfig(preset="bundled", name="tfbsim-bundled", r_max_ang=4.5, epochs=45,
                                      batch_size=8, dtype="float32", seed=1, stress_weight=10.0,
                                      pair_repulsion=True, mace_args={"swa_stress_weight": 10.0})
+    e0s: Literal["teacher", "average"] = "teacher"  # teacher: the teacher's isolated-atom energies (see TrainConfig)
     stability_time_ps: float = 10.0
     stability_temperature_k: float = 1500.0
     speed_sizes: list[int] = [200, 1000]
@@ -122,8 +123,15 @@ def make_bundled(
         (work / "labelled.done").write_text(utc_now())
     trainval, test = _split_test(data, work, config.test_fraction, config.seed)
 
+    train_cfg = config.train
+    if config.e0s == "teacher":  # the teacher's dissociation limit (see TrainConfig.e0s)
+        e0s_path = work / "e0s.json"
+        if not e0s_path.exists():
+            elements = sorted(read_json(Path(str(data) + ".card.json"))["atoms_per_element"])
+            write_json(e0s_path, isolated_atom_energies(teacher, elements))
+        train_cfg = train_cfg.model_copy(update={"e0s": read_json(e0s_path)})
     summary_path = work / "model" / "train_summary.json"
-    summary = read_json(summary_path) if summary_path.exists() else train_model(trainval, work / "model", config.train, progress=progress)
+    summary = read_json(summary_path) if summary_path.exists() else train_model(trainval, work / "model", train_cfg, progress=progress)
     model_path = Path(summary["model"])
 
     eval_path = work / "evaluation.json"
@@ -165,7 +173,7 @@ def make_bundled(
         "provenance": provenance(config=config, seed=config.seed, started_utc=started),
     }
     write_json(out / "bundled.json", manifest)
-    write_model_card(out / "MODEL_CARD.md", manifest, config)
+    write_model_card(out / "MODEL_CARD.md", manifest, config.model_copy(update={"train": train_cfg}))
     return manifest
 
 
@@ -179,6 +187,7 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
     checks = manifest["checks"]
     ds = manifest["dataset"]
     tr = config.train
+    arch = TRAIN_PRESETS[tr.preset]
     lipon_types = {k: v for k, v in test["per_config_type"].items() if "lipon" in k or "quench" in k or "glass" in k}
     lipon_f = [v["forces_rmse_mev_ang"] for v in lipon_types.values() if v["forces_rmse_mev_ang"] is not None]
     lipon_e = [v["energy_rmse_mev_atom"] for v in lipon_types.values() if v["energy_rmse_mev_atom"] is not None]
@@ -188,7 +197,8 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
     lines = [
         "# tfbsim bundled model — MODEL CARD",
         "",
-        f"A small MACE model ({tr.preset} preset: 2 interactions, 32 channels, L = 0, correlation 2, "
+        f"A small MACE model ({tr.preset} preset: {arch['num_interactions']} interactions, {arch['num_channels']} "
+        f"channels, L = {arch['max_L']}, correlation {arch['correlation']}, "
         f"r_max {tr.r_max_ang} Å{', ZBL pair repulsion' if tr.pair_repulsion else ''}) distilled from **{manifest['teacher']['spec']}** "
         f"(version {manifest['teacher'].get('version')}) on configurations built by tfbsim itself. "
         f"File `{manifest['file']}`, {manifest['size_bytes'] / 1e6:.2f} MB, sha256 `{manifest['sha256']}`.",
@@ -212,7 +222,9 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
         f"mace_run_train, {tr.epochs} epochs, batch {tr.batch_size}, lr {tr.lr}, {tr.dtype}, loss weights "
         f"E {tr.energy_weight} / F {tr.forces_weight} / stress {tr.stress_weight}, stage two from 75 %"
         f"{' (' + ', '.join(f'{k} {v}' for k, v in tr.mace_args.items()) + ')' if tr.mace_args else ''}, "
-        f"E0s from the data (average), seed {tr.seed}; {manifest['train']['n_train']} train / "
+        + ("E0s from the data (average)" if isinstance(tr.e0s, str) else "E0s = the teacher's isolated-atom energies ("
+           + ", ".join(f"{k} {v:.3f}" for k, v in tr.e0s.items()) + " eV)")
+        + f", seed {tr.seed}; {manifest['train']['n_train']} train / "
         f"{manifest['train']['n_valid']} validation frames; training wall time {manifest['train']['wall_s'] / 3600:.2f} h "
         "on the 2-core CPU of the development sandbox.",
         "",

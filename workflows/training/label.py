@@ -28,7 +28,8 @@ from ...structures.io import atomic_path, write_json
 from ..potentials import check_coverage
 from ..provenance import provenance, utc_now
 
-__all__ = ["REF_KEYS", "frame_id", "label_frames", "read_labelled", "dataset_card", "check_labelled"]
+__all__ = ["REF_KEYS", "frame_id", "label_frames", "read_labelled", "dataset_card", "check_labelled",
+           "isolated_atom_energies"]
 
 logger = logging.getLogger(__name__)
 
@@ -213,3 +214,26 @@ def dataset_card(path: str | os.PathLike, *, teacher: Calculator | None = None, 
     return card
 
 
+
+
+def isolated_atom_energies(calc: Calculator, elements: list[str], *, box_ang: float = 20.0) -> dict[str, float]:
+    """Energy of one atom of each element alone in a periodic cubic box (eV): the reference energies (E0s) that
+    give a model trained on ``calc``'s labels the same dissociation limit.
+
+    Parameters
+    ----------
+    calc
+        The labelling calculator (teacher potential or DFT).
+    elements
+        Chemical symbols.
+    box_ang
+        Edge of the cubic box (Å); larger than the calculator's cutoff, so the atom sees no image.
+    """
+    check_coverage(calc, elements)
+    energies = {}
+    for symbol in elements:
+        atoms = Atoms(symbol, positions=[[0.0, 0.0, 0.0]], cell=[box_ang] * 3, pbc=True)
+        atoms.calc = calc
+        energies[symbol] = float(atoms.get_potential_energy())
+    logger.info("isolated-atom energies (eV): %s", ", ".join(f"{k} {v:.4f}" for k, v in energies.items()))
+    return energies

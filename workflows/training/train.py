@@ -86,6 +86,13 @@ class TrainConfig(StrictModel):
     pair_repulsion
         Add mace's ZBL pair repulsion (``--pair_repulsion``): a physical wall at short distances that the data
         never sample, so hot MD cannot collapse two atoms onto each other.
+    e0s
+        Per-element reference energies (mace's ``--E0s``): ``"average"`` fits them to the data by least squares;
+        a mapping ``{"Li": -0.48, ...}`` (eV) fixes them, normally to the isolated-atom energies of the method
+        that labelled the data (:func:`tfbsim.workflows.training.label.isolated_atom_energies`). Fitted
+        averages absorb the cohesive energy, so the model's energy falls towards them when atoms separate
+        (e.g. a Li metal whose energy drops on expansion); isolated-atom values give the right dissociation
+        limit. Must cover every element of the data.
     foundation_model
         Fine-tune from this MACE model file (mace's ``--foundation_model``), e.g. a MACE-MP file.
     mace_args
@@ -108,6 +115,7 @@ class TrainConfig(StrictModel):
     stress_weight: float = 1.0
     stage_two: bool = True
     pair_repulsion: bool = False
+    e0s: Literal["average"] | dict[str, float] = "average"
     foundation_model: Path | None = None
     mace_args: dict[str, str | int | float | bool] = {}
 
@@ -129,8 +137,29 @@ def _split(data: Path, valid_fraction: float, seed: int, out_dir: Path) -> tuple
     return train_file, valid_file, len(frames) - n_valid, n_valid
 
 
-def training_command(config: TrainConfig, train_file: Path, valid_file: Path, out_dir: Path, *, has_stress: bool) -> list[str]:
-    """The ``mace_run_train`` command line for ``config`` (run with the current Python)."""
+def _e0s_argument(e0s: str | dict[str, float], elements: list[str] | None) -> str:
+    """mace's ``--E0s`` value: ``average``, or ``{Z: energy, ...}`` covering ``elements`` (all when None)."""
+    if isinstance(e0s, str):
+        return e0s
+    from ase.data import atomic_numbers
+
+    unknown = sorted(k for k in e0s if k not in atomic_numbers)
+    if unknown:
+        raise ConfigError(f"e0s: {', '.join(unknown)} are not element symbols; key the energies by symbol (Li, P, ...)")
+    missing = sorted(set(elements or []) - set(e0s))
+    if missing:
+        raise ConfigError(f"e0s has no reference energy for {', '.join(missing)}, which the data contain; add them "
+                          "(isolated-atom energies of the labelling method) or use e0s: average")
+    return "{" + ", ".join(f"{atomic_numbers[k]}: {float(v)!r}" for k, v in sorted(e0s.items(),
+                                                                                   key=lambda kv: atomic_numbers[kv[0]])) + "}"
+
+
+def training_command(config: TrainConfig, train_file: Path, valid_file: Path, out_dir: Path, *, has_stress: bool,
+                     elements: list[str] | None = None) -> list[str]:
+    """The ``mace_run_train`` command line for ``config`` (run with the current Python).
+
+    ``elements`` (those of the data) are checked against ``config.e0s`` when it is a mapping.
+    """
     arch = TRAIN_PRESETS[config.preset]
     cmd = [
         sys.executable, "-m", "mace.cli.run_train",
@@ -142,7 +171,7 @@ def training_command(config: TrainConfig, train_file: Path, valid_file: Path, ou
         "--energy_key", "REF_energy",
         "--forces_key", "REF_forces",
         "--stress_key", "REF_stress",
-        "--E0s", "average",
+        "--E0s", _e0s_argument(config.e0s, elements),
         "--model", "MACE",
         "--num_interactions", str(arch["num_interactions"]),
         "--num_channels", str(arch["num_channels"]),
@@ -226,7 +255,7 @@ def train_model(
     frames = read_labelled(data)
     has_stress = all("REF_stress" in a.info for a in frames)
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
-    cmd = training_command(config, train_file, valid_file, out_dir, has_stress=has_stress)
+    cmd = training_command(config, train_file, valid_file, out_dir, has_stress=has_stress, elements=elements)
     log_path = out_dir / "train.log"
     started, t0 = utc_now(), time.perf_counter()
     logger.info("training %s preset on %d/%d frames: %s", config.preset, n_train, n_valid, " ".join(cmd[2:]))
