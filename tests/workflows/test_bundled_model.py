@@ -54,12 +54,7 @@ def test_covers_every_element_of_the_cell(bundled):
     check_coverage(bundled, {"Li", "P", "O", "N", "S", "Co"})
 
 
-LI_METAL_EOS = pytest.param(
-    "li", marks=pytest.mark.xfail(strict=True, reason="known shortfall of the shipped model (MODEL_CARD.md): Li metal's "
-                                  "energy falls on expansion, so its equilibrium volume is wrong"))
-
-
-@pytest.mark.parametrize("name", [LI_METAL_EOS, "li2o", "li3n", "li3po4", "licoo2"])
+@pytest.mark.parametrize("name", ["li", "li2o", "li3n", "li3po4", "licoo2"])
 def test_crystals_sit_near_the_experimental_volume(bundled, name):
     atoms = build_crystal(name)
     atoms.calc = bundled
