@@ -95,3 +95,28 @@ def test_missing_manifest_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(potentials, "_BUNDLED_MANIFEST", tmp_path / "bundled.json")
     with pytest.raises(ModelNotFoundError, match="bundled"):
         load_potential("bundled")
+
+
+@pytest.mark.slow
+def test_lipon_reduction_by_li_is_exothermic_as_for_the_teacher(bundled):
+    """Li reduces Li3PO4 and Li2PO2N (8 Li + Li3PO4 -> 4 Li2O + Li3P; 8 Li + Li2PO2N -> 2 Li2O + Li3N + Li3P):
+    the driving force of the interphase, from fully relaxed crystals, must be negative and match CHGNet's."""
+    pytest.importorskip("chgnet")
+    from tfbsim.workflows.relax import relax
+
+    atoms_per_fu = {"li": 1, "li2o": 3, "li3n": 4, "li3p": 4, "li3po4": 8, "li2po2n": 5}
+
+    def reaction_energies(calc):
+        e = {}
+        for name, n in atoms_per_fu.items():
+            atoms = build_crystal(name)
+            result = relax(atoms, calc, fmax_ev_ang=0.02, max_steps=300, cell=True)
+            e[name] = result.energy_final_ev * n / len(atoms)  # eV per formula unit
+        return ((4 * e["li2o"] + e["li3p"] - e["li3po4"] - 8 * e["li"]) / 16,
+                (2 * e["li2o"] + e["li3n"] + e["li3p"] - e["li2po2n"] - 8 * e["li"]) / 13)
+
+    model = reaction_energies(bundled)
+    teacher = reaction_energies(load_potential("chgnet", device="cpu", dtype="float32"))
+    for m, t in zip(model, teacher):
+        assert m < -0.1 and t < -0.1  # eV per atom of reactants
+        assert m == pytest.approx(t, abs=0.05)
