@@ -189,3 +189,26 @@ def test_cli_run_reports_bad_input_with_exit_2(tmp_path, cli_runner):
     result = cli_runner.invoke(app, ["db", "list", str(tmp_path / "none.db")])
     assert result.exit_code == 2 and "no results database" in result.output
     assert not os.path.exists(tmp_path / "x")
+
+
+def test_status_lines_show_each_running_tasks_md(tmp_path, tiny_mace_path):
+    """The driver's periodic status names the running stage, step/plan and temperature of its own tasks only."""
+    import json
+
+    from tfbsim.workflows.campaign import _Driver
+    from tfbsim.workflows.io.rundir import LOG_COLUMNS
+
+    cfg = load_campaign(write_tiny_campaign(tmp_path / "c", tiny_mace_path))
+    plan = expand_campaign(cfg)
+    task = plan.tasks[0]
+    driver = _Driver(cfg, plan, db=None, on_event=None, threads=1, status_every_s=0.0)
+    driver.pending[object()] = ("task", task)
+    assert driver.progress() == []
+    stage = task.dir / "2_production"
+    stage.mkdir(parents=True)
+    (stage / "summary.json").write_text(json.dumps({"status": "running", "steps_planned": 60, "steps_done": 20}))
+    row = [30, 0.03, 411.7] + [0.0] * (len(LOG_COLUMNS) - 3)
+    (stage / "log.csv").write_text(",".join(LOG_COLUMNS) + "\n" + ",".join(map(str, row)) + "\n")
+    assert driver.progress() == [f"{task.task_id} 2_production: step 30/60 (50 %, 412 K)"]
+    (task.dir / "summary.json").write_text(json.dumps({"status": "running", "session": "another-driver"}))
+    assert driver.progress() == []  # a leftover of another session is not this driver's progress

@@ -41,7 +41,7 @@ def test_presets_and_overrides(tmp_path):
 
 @pytest.fixture(scope="module")
 def seed0_demo(tmp_path_factory):
-    """The tiny demo, seed 0: (config file, output folder, CLI output)."""
+    """The tiny demo, seed 0: (config file, output folder)."""
     from typer.testing import CliRunner
 
     tmp = tmp_path_factory.mktemp("demo")
