@@ -27,10 +27,13 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import logging
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,8 @@ from ase import Atoms
 from ..errors import ConfigError
 
 __all__ = ["ResultsDB", "resolve_db", "row_from_summary", "LIST_COLUMNS", "DEFAULT_DB_NAME"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DB_NAME = "results.db"
 #: Columns of ``tfbsim db list`` and of the CSV export (then every further key).
@@ -117,6 +122,43 @@ def row_from_summary(summary: dict, *, task_id: str, campaign: str, system: str,
     return kvp, data
 
 
+def _create_sqlite(path: Path) -> None:
+    """Create an empty ASE SQLite database with its full schema, atomically (built aside, then renamed)."""
+    import ase.db
+
+    from ..structures.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        _ = ase.db.connect(str(tmp), type="db").metadata  # reading the metadata creates and commits the tables
+
+
+_ASE_TABLES = ("systems", "information", "keys", "species", "text_key_values", "number_key_values")
+
+
+def _sqlite_problem(path: Path) -> str | None:
+    """``None`` when ``path`` is a complete ASE SQLite database, else what is wrong with it (one line).
+
+    A file that is not SQLite, or one whose ASE tables hold rows, is reported as "not an SQLite database"
+    or "... with rows" so that the driver never sets aside a database it did not create.
+    """
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:  # an empty file: ASE creates the tables
+                return None
+            missing = [t for t in _ASE_TABLES if t not in tables]
+            if not missing:
+                return None
+            rows = con.execute("SELECT COUNT(*) FROM systems").fetchone()[0] if "systems" in tables else 0
+    except sqlite3.DatabaseError as exc:
+        return f"not an SQLite database: {exc}"
+    if rows:
+        return f"not an SQLite database of ASE: tables {', '.join(missing)} missing with rows"
+    return f"an interrupted creation: tables {', '.join(missing)} missing"
+
+
 class ResultsDB:
     """An ASE database of campaign results (see the module docstring).
 
@@ -131,13 +173,28 @@ class ResultsDB:
 
     def __init__(self, target: str | os.PathLike, *, create: bool = False) -> None:
         self.url = resolve_db(target)
-        if not _is_url(self.url):
-            path = Path(self.url)
-            if not path.exists():
-                if not create:
-                    raise ConfigError(f"no results database at {path}; give a campaign directory, a .db file or a URL")
-                path.parent.mkdir(parents=True, exist_ok=True)
         self._db = None
+        if _is_url(self.url):
+            return
+        path = Path(self.url)
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"no results database at {path}; give a campaign directory, a .db file or a URL")
+            _create_sqlite(path)
+            return
+        problem = _sqlite_problem(path)
+        if problem is None:
+            return
+        if not create or problem.startswith("not an SQLite"):
+            raise ConfigError(f"the results database {path} cannot be read ({problem}); `tfbsim run <campaign.yaml>` "
+                              "rebuilds it from the task folders after you move it away")
+        # The kill of a driver while ASE created the tables (each CREATE TABLE commits on its own) leaves a
+        # schema without rows; every row is re-derived from the task summaries, so start a new file.
+        moved = path.with_name(f"{path.name}.unreadable-{secrets.token_hex(3)}")
+        os.replace(path, moved)
+        logger.warning("results database %s was unreadable (%s): set aside as %s; its rows are rebuilt from the "
+                       "task summaries", path, problem, moved.name)
+        _create_sqlite(path)
 
     @property
     def db(self) -> Any:

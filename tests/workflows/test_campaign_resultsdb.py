@@ -71,3 +71,38 @@ def test_missing_database_and_bad_query_are_clear(tmp_path):
         db.get("nope/T1K/r0")
     with pytest.raises(ConfigError, match="bad database query"):
         db.rows("temperature_k>>3")
+
+
+def test_a_driver_killed_while_creating_the_database_does_not_brick_the_campaign(tmp_path, caplog):
+    """ASE commits each CREATE TABLE on its own: a SIGKILL between them left `systems` without `information`,
+    and every later run failed with "no such table: information" (seen in CI)."""
+    import sqlite3
+
+    from ase.db.sqlite import init_statements
+
+    path = tmp_path / "results.db"
+    db = ResultsDB(path, create=True)  # a new file has its whole schema at once, before any row
+    with sqlite3.connect(path) as con:
+        tables = {n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"systems", "information", "keys", "number_key_values"} <= tables and len(db) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["results.db"]  # no temporary file left
+
+    broken = tmp_path / "broken" / "results.db"
+    broken.parent.mkdir()
+    with sqlite3.connect(broken) as con:  # the state the kill left
+        con.execute(init_statements[0])
+    with pytest.raises(ConfigError, match="cannot be read .*interrupted creation.*information"):
+        ResultsDB(broken).rows()  # a reader says what is wrong and what to do
+    with caplog.at_level("WARNING", logger="tfbsim.workflows.resultsdb"):
+        fixed = ResultsDB(broken, create=True)  # the driver sets it aside and starts a new file
+    assert "set aside" in caplog.text
+    fixed.upsert(bulk("Li"), _row()[0], {})
+    assert [r["task_id"] for r in fixed.rows()] == ["glass/T800K/r0"]
+    assert len(list(broken.parent.glob("results.db.unreadable-*"))) == 1
+
+    # a database with rows, or a file that is not SQLite, is never set aside: it may be someone's data
+    other = tmp_path / "notes.db"
+    other.write_text("these are my notes, not a database\n" * 50)
+    with pytest.raises(ConfigError, match="not an SQLite database"):
+        ResultsDB(other, create=True)
+    assert other.read_text().startswith("these are my notes")
