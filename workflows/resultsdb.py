@@ -18,6 +18,12 @@ records. Only the
 campaign driver writes (no concurrent SQLite writers); rows are replaced, not duplicated, when a task is
 written again. ``ase db results.db`` and ``tfbsim db list|show|export`` read it.
 
+The SQLite file is created with its whole schema at once (built aside, then renamed), and every row can be
+re-derived from the task folders: when the driver finds a file left half-created (ASE commits each
+``CREATE TABLE`` on its own, so a kill in between leaves some tables only), it sets it aside as
+``results.db.unreadable-*`` and rebuilds the rows. A file with rows, or one that is not SQLite, is never set
+aside; readers get a :class:`~tfbsim.errors.ConfigError` saying what is wrong.
+
 Example
 -------
 >>> from tfbsim.workflows.resultsdb import ResultsDB                      # doctest: +SKIP
