@@ -214,8 +214,6 @@ def dataset_card(path: str | os.PathLike, *, teacher: Calculator | None = None, 
     return card
 
 
-
-
 def isolated_atom_energies(calc: Calculator, elements: list[str], *, box_ang: float = 20.0) -> dict[str, float]:
     """Energy of one atom of each element alone in a periodic cubic box (eV): the reference energies (E0s) that
     give a model trained on ``calc``'s labels the same dissociation limit.
