@@ -47,7 +47,7 @@ bench: setup
 	$(PY) bench/run_all.py
 
 model: setup
-	$(VENV)/bin/tfbsim train make-bundled --out workflows/models --work model_work
+	$(VENV)/bin/tfbsim train make-bundled --out workflows/potentials/models --work model_work
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build dist *.egg-info

@@ -1,6 +1,6 @@
 """The tfbsim H5MD trajectory layout, and its reader.
 
-tfbsim writes trajectories as H5MD 1.1 (``workflows/io/h5md.py``) in a layout that MDAnalysis'
+tfbsim writes trajectories as H5MD 1.1 (``workflows/md/h5md.py``) in a layout that MDAnalysis'
 ``H5MDReader`` opens with the box (``mda.Universe("traj.h5md")``), and that this module reads back into ASE
 frames without loading the whole file.
 

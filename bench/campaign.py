@@ -3,9 +3,9 @@
 The tiny test campaign (Li2O built, Li3N from a file; 3 temperatures; a random-weight tiny MACE in float64;
 ``--steps`` production steps per task), three ways in the same process and run:
 
-- ``loop``: :func:`tfbsim.workflows.campaign_worker.run_campaign_task` for every task, one after the other,
+- ``loop``: :func:`tfbsim.workflows.campaigns.worker.run_campaign_task` for every task, one after the other,
   in this process (no Parsl, no database, no report) — the reference;
-- ``parsl 1 worker`` and ``parsl 2 workers``: :func:`tfbsim.workflows.campaign.run_campaign` with the local
+- ``parsl 1 worker`` and ``parsl 2 workers``: :func:`tfbsim.workflows.campaigns.driver.run_campaign` with the local
   HighThroughputExecutor (interchange and worker start-up, per-worker imports, database writes, Arrhenius
   fits, summary and plots included);
 - ``re-run``: the same command once everything is finished (all tasks skipped; what a user waits for when
@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     args = parser.parse_args()
 
-    from tfbsim.workflows.campaign import run_campaign
-    from tfbsim.workflows.campaign_config import load_campaign
-    from tfbsim.workflows.campaign_tasks import expand_campaign
-    from tfbsim.workflows.campaign_worker import run_campaign_prepare, run_campaign_task
-    from tfbsim.workflows.mace_backend import build_random_mace, import_mace
+    from tfbsim.workflows.campaigns.driver import run_campaign
+    from tfbsim.workflows.campaigns.config import load_campaign
+    from tfbsim.workflows.campaigns.tasks import expand_campaign
+    from tfbsim.workflows.campaigns.worker import run_campaign_prepare, run_campaign_task
+    from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace
 
     root = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     torch = import_mace().torch
@@ -54,7 +54,7 @@ def main() -> None:
     cfg = load_campaign(path)
     plan = expand_campaign(cfg)
     from tfbsim.structures.io import write_structure
-    from tfbsim.workflows.campaign import _prepare_structures
+    from tfbsim.workflows.campaigns.driver import _prepare_structures
 
     t0 = time.perf_counter()
     for key, atoms in _prepare_structures(plan, cfg).items():

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> str:
         lines.append(f"| {name} | {ours:.0f} frames/s | {core:.0f} frames/s | {mixed:.0f} frames/s | "
                      f"{ref:.1f} frames/s | **{ours / ref:.0f}x** |")
 
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     peaks = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,7 @@ def mp0_sized_mace(elements, lmax: int, dtype: str, seed: int = 0):
     """Random-weight ScaleShiftMACE with MACE-MP-0 small (L0) / medium (L1) hyper-parameters."""
     from ase.data import atomic_numbers
 
-    from tfbsim.workflows.mace_backend import import_mace
+    from tfbsim.workflows.potentials.mace_backend import import_mace
 
     ns = import_mace()
     torch, o3, modules = ns.torch, ns.o3, ns.modules
@@ -64,7 +64,7 @@ def mp0_sized_mace(elements, lmax: int, dtype: str, seed: int = 0):
 
 def calculator(model, device: str, dtype: str):
     """MACE's ASE calculator around ``model``, with the tfbsim identity keys run_md records."""
-    from tfbsim.workflows.mace_backend import import_mace
+    from tfbsim.workflows.potentials.mace_backend import import_mace
 
     calc = import_mace().MACECalculator(models=[model.to(device)], device=device, default_dtype=dtype)
     calc.parameters.update(spec="bench-random-mace", kind="mace-file", dtype=dtype, device=device,
@@ -87,15 +87,15 @@ def sync(device: str) -> None:
 
 def md_rate(atoms, calc, engine: str, steps: int, temperature_k: float = 600.0, cueq="auto") -> float:
     """steps/s of the MD loop (run_md, in memory, NVT Langevin, production intervals)."""
-    from tfbsim.workflows.md import run_md
-    from tfbsim.workflows.md_config import MDConfig
+    from tfbsim.workflows.md.run import run_md
+    from tfbsim.workflows.md.config import MDConfig
 
     config = MDConfig(ensemble="nvt-langevin", steps=steps, temperature_k=temperature_k,
                       initial_temperature_k=temperature_k, traj_every=100, log_every=10, guard_every=10,
                       checkpoint_every=10**6, engine=engine, guard_t_factor=None, guard_min_distance_ang=0.5,
                       guard_max_force_ev_ang=1e6)
     if engine == "gpu":
-        from tfbsim.workflows.md_gpu import run_md_gpu
+        from tfbsim.workflows.md.batch import run_md_gpu
 
         return run_md_gpu(atoms, calc, config, cueq=cueq).steps_per_s
     return run_md(atoms, calc, config).steps_per_s
@@ -105,7 +105,7 @@ def bare_rate(atoms, model, device: str, steps: int) -> float:
     """Energy+force evaluations per second on a graph built once (the model's ceiling)."""
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE
 
     graph = model.graph([atoms.numbers], [atoms.pbc])
     positions = torch.tensor(atoms.positions, dtype=torch.float64, device=model.device)
@@ -134,7 +134,7 @@ def torchsim_rate(atoms, model, device: str, steps: int, temperature_k: float = 
     """TorchSim 0.3.0: MaceModel (its vesin_nl_ts neighbour list) + nvt_langevin, steps/s."""
     import torch
 
-    from tfbsim.workflows.mace_backend import import_mace
+    from tfbsim.workflows.potentials.mace_backend import import_mace
 
     import_mace()  # mace first, inside tfbsim's weights-only guard; torch_sim imports mace at import time
     import torch_sim as ts
@@ -160,8 +160,8 @@ def torchsim_rate(atoms, model, device: str, steps: int, temperature_k: float = 
 
 def sweep(model_calc, device: str, n_systems: int, n_atoms: int, steps: int, cueq) -> tuple[float, float]:
     """Wall seconds of n_systems × steps batched and one after another (gpu engine)."""
-    from tfbsim.workflows.md_config import MDConfig
-    from tfbsim.workflows.md_gpu import run_md_batch, run_md_gpu
+    from tfbsim.workflows.md.config import MDConfig
+    from tfbsim.workflows.md.batch import run_md_batch, run_md_gpu
 
     systems = [box(n_atoms, seed=i) for i in range(n_systems)]
     temps = np.linspace(500, 1200, n_systems)
@@ -202,7 +202,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE, cueq_available
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE, cueq_available
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -234,7 +234,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     if args.batch:
         if args.sweep_model == "tiny":
-            from tfbsim.workflows.mace_backend import build_random_mace
+            from tfbsim.workflows.potentials.mace_backend import build_random_mace
 
             model = build_random_mace(["Li", "P", "O", "N"], preset="tiny", r_max_ang=MP0["r_max"], dtype=args.dtype)
         else:

@@ -111,7 +111,7 @@ def main() -> None:
     r_co = rate(lambda: Coordination(data).run(), len(data))
     r_ase = rate(lambda: [ase_loops(a, n_bins) for a in data], len(data), repeat=1)
 
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "traj.h5md"

@@ -117,8 +117,8 @@ class TimedCalculator:
 def md_seconds(atoms, calc, n: int, ensemble: str, folder: Path, min_dist_ang: float = 0.3) -> dict[str, float]:
     """One ``run_md``: seconds per step of the loop and of the whole call, and seconds per potential call
     measured inside the same run (so that load changes on a shared machine cancel in the ratio)."""
-    from tfbsim.workflows.md import run_md
-    from tfbsim.workflows.md_config import MDConfig
+    from tfbsim.workflows.md.run import run_md
+    from tfbsim.workflows.md.config import MDConfig
 
     config = MDConfig(ensemble=ensemble, steps=n, timestep_fs=0.5, temperature_k=300, initial_temperature_k=300,
                       traj_every=10, log_every=10, guard_every=10, checkpoint_every=1000,
@@ -146,8 +146,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from tfbsim.workflows.mace_backend import build_random_mace, import_mace
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace
+    from tfbsim.workflows.potentials.factory import load_potential
 
     torch = import_mace().torch
     rows = []

@@ -31,7 +31,7 @@ import numpy as np
 
 
 def make_h5md(path: Path, n_frames: int, n_atoms: int, rng: np.random.Generator) -> np.ndarray:
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     box = 20.0
     steps = rng.normal(0.0, np.sqrt(2 * 0.05 * 0.1), size=(n_frames, n_atoms, 3))  # D = 0.05 Å²/ps, 0.1 ps

@@ -6,5 +6,5 @@
 - :mod:`tfbsim.interfaces.stacking` — gaps, vacuum or periodic sandwich, shifts, regions, distance checks.
 
 Melt–quench on the substrate and relaxation along the normal need a potential and live in
-:mod:`tfbsim.workflows.interface_quench`.
+:mod:`tfbsim.workflows.protocols.interface_quench`.
 """

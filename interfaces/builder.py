@@ -15,7 +15,7 @@ What happens:
    optional lateral shift, region tags, fixed bottom layers, cross-interface distance check.
 
 This is a pure builder (no potential, no MD). Melt–quench on the substrate and relaxation along the normal
-are composed in :mod:`tfbsim.workflows.interface_quench`.
+are composed in :mod:`tfbsim.workflows.protocols.interface_quench`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_mace_path(tmp_path_factory):
     """A tiny random-weight MACE model (Li N O P S Co, float64) saved as a pickled ``.model`` file."""
-    from tfbsim.workflows.mace_backend import build_random_mace, import_mace
+    from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace
 
     torch = import_mace().torch
     model = build_random_mace(ELEMENTS, preset="tiny", r_max_ang=4.5, seed=1, dtype="float64")

@@ -12,7 +12,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
 def test_tour_notebook_executes(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    from tfbsim.workflows.potentials import BUNDLED_DIR
+    from tfbsim.workflows.potentials.factory import BUNDLED_DIR
 
     if not (BUNDLED_DIR / "bundled.json").exists():
         pytest.skip("the bundled model is not installed")

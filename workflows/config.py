@@ -35,7 +35,7 @@ class StrictModel(BaseModel):
 
 
 class PotentialConfig(StrictModel):
-    """Which potential to load (see :func:`tfbsim.workflows.potentials.load_potential`).
+    """Which potential to load (see :func:`tfbsim.workflows.potentials.factory.load_potential`).
 
     Attributes
     ----------

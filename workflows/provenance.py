@@ -71,7 +71,7 @@ def provenance(
     config
         The resolved configuration (pydantic model or dict), stored in full.
     calc
-        A calculator from :func:`tfbsim.workflows.potentials.load_potential`; its spec, sha256, dtype and
+        A calculator from :func:`tfbsim.workflows.potentials.factory.load_potential`; its spec, sha256, dtype and
         device are copied from ``calc.parameters``.
     seed
         Random seed of the run, if any.

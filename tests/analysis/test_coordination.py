@@ -242,7 +242,7 @@ def test_time_series_mean_and_std():
 
 def test_h5md_universe_and_extxyz_sources_agree(tmp_path):
     from tfbsim.analysis.h5md import open_universe
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     rng = np.random.default_rng(2)
     base = motif_atoms("P2O7", "PNP", "P3N")

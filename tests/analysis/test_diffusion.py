@@ -222,7 +222,7 @@ def test_region_z_window_and_layer_profile(rng):
 
 # --------------------------------------------------------------------------------------- inputs, contract
 def test_h5md_time_and_temperature(tmp_path, rng):
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     dt, d_true = 0.05, 0.1
     li = walk(rng, 200, 20, d_true, dt)

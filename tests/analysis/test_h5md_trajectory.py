@@ -12,7 +12,7 @@ from tfbsim.analysis.h5md import open_universe, read_h5md_frames, read_h5md_info
 from tfbsim.analysis.trajectory import Trajectory, parse_frames
 from tfbsim.errors import TrajectoryError
 from tfbsim.structures.io import write_structure
-from tfbsim.workflows.io.h5md import H5MDWriter
+from tfbsim.workflows.md.h5md import H5MDWriter
 
 
 @pytest.fixture

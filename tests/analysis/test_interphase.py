@@ -290,7 +290,7 @@ def test_plot_functions(tmp_path, stack_result, stack):
 
 def test_tfbsim_h5md_trajectory_with_unwrapped_positions(tmp_path):
     """The project's own trajectory format: times and regions from the file, positions unwrapped."""
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     ks = np.arange(1, 7)
     frames = growth_trajectory(ks, 5.0 * ks, seed=6)

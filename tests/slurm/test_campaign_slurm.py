@@ -17,11 +17,11 @@ from _slurm_util import write_slurm_conf
 from tfbsim.analysis.h5md import read_h5md_info
 from tfbsim.errors import ConfigError
 from tfbsim.structures.io import read_json
-from tfbsim.workflows.campaign import run_campaign
-from tfbsim.workflows.campaign_config import load_campaign
-from tfbsim.workflows.campaign_tasks import expand_campaign
-from tfbsim.workflows.executors import check_slurm, load_site
-from tfbsim.workflows.resultsdb import ResultsDB
+from tfbsim.workflows.campaigns.driver import run_campaign
+from tfbsim.workflows.campaigns.config import load_campaign
+from tfbsim.workflows.campaigns.tasks import expand_campaign
+from tfbsim.workflows.campaigns.executors import check_slurm, load_site
+from tfbsim.workflows.campaigns.resultsdb import ResultsDB
 
 pytestmark = pytest.mark.slurm
 

@@ -251,8 +251,8 @@ def test_chgnet_relaxation_keeps_every_lattice_within_3_percent():
     """Physics check of the literature cells (and of the --relax route): a universal potential (CHGNet, PBE-
     trained, bundled with the chgnet package) keeps every lattice parameter within 3 % of experiment and the
     space group unchanged."""
-    from tfbsim.workflows.potentials import load_potential
-    from tfbsim.workflows.relax import relax
+    from tfbsim.workflows.potentials.factory import load_potential
+    from tfbsim.workflows.md.relax import relax
 
     calc = load_potential("chgnet", device="cpu")
     for name, (number, *_rest) in EXPECTED.items():

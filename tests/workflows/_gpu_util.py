@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from tfbsim.workflows.md_config import MDConfig
+from tfbsim.workflows.md.config import MDConfig
 
 
 def lipon_like(n_li=9, n_p=3, n_o=10, n_n=2, box=7.5, seed=3, min_dist=1.9) -> Atoms:

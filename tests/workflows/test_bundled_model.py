@@ -14,8 +14,8 @@ import pytest
 
 from tfbsim.errors import ModelNotFoundError, PotentialError
 from tfbsim.structures.crystals import build_crystal
-from tfbsim.workflows.mace_backend import sha256_file
-from tfbsim.workflows.potentials import BUNDLED_DIR, load_potential
+from tfbsim.workflows.potentials.mace_backend import sha256_file
+from tfbsim.workflows.potentials.factory import BUNDLED_DIR, load_potential
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_manifest_matches_the_file_and_the_card():
 
 
 def test_a_tampered_file_is_refused(tmp_path, monkeypatch):
-    from tfbsim.workflows import potentials
+    from tfbsim.workflows.potentials import factory as potentials
 
     manifest = json.loads((BUNDLED_DIR / "bundled.json").read_text())
     fake_dir = tmp_path / "models"
@@ -49,7 +49,7 @@ def test_a_tampered_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_covers_every_element_of_the_cell(bundled):
-    from tfbsim.workflows.potentials import check_coverage
+    from tfbsim.workflows.potentials.factory import check_coverage
 
     check_coverage(bundled, {"Li", "P", "O", "N", "S", "Co"})
 
@@ -75,8 +75,8 @@ def test_crystals_sit_near_the_experimental_volume(bundled, name):
 
 def test_hot_amorphous_lipon_md_is_stable(tmp_path):
     from tfbsim.structures.amorphous import build_lipon
-    from tfbsim.workflows.md import run_md
-    from tfbsim.workflows.relax import relax
+    from tfbsim.workflows.md.run import run_md
+    from tfbsim.workflows.md.relax import relax
 
     calc = load_potential("bundled", device="cpu", dtype="float32")
     atoms = relax(build_lipon("Li2.94PO3.50N0.31", 100, seed=5), calc, fmax_ev_ang=0.2, max_steps=200,
@@ -90,7 +90,7 @@ def test_hot_amorphous_lipon_md_is_stable(tmp_path):
 
 
 def test_missing_manifest_says_what_to_do(tmp_path, monkeypatch):
-    from tfbsim.workflows import potentials
+    from tfbsim.workflows.potentials import factory as potentials
 
     monkeypatch.setattr(potentials, "_BUNDLED_MANIFEST", tmp_path / "bundled.json")
     with pytest.raises(ModelNotFoundError, match="bundled"):
@@ -102,7 +102,7 @@ def test_lipon_reduction_by_li_is_exothermic_as_for_the_teacher(bundled):
     """Li reduces Li3PO4 and Li2PO2N (8 Li + Li3PO4 -> 4 Li2O + Li3P; 8 Li + Li2PO2N -> 2 Li2O + Li3N + Li3P):
     the driving force of the interphase, from fully relaxed crystals, must be negative and match CHGNet's."""
     pytest.importorskip("chgnet")
-    from tfbsim.workflows.relax import relax
+    from tfbsim.workflows.md.relax import relax
 
     atoms_per_fu = {"li": 1, "li2o": 3, "li3n": 4, "li3p": 4, "li3po4": 8, "li2po2n": 5}
 

@@ -21,10 +21,10 @@ from tfbsim.analysis.h5md import read_h5md_frames, read_h5md_info
 from tfbsim.analysis.transport import fit_arrhenius
 from tfbsim.cli import app
 from tfbsim.structures.io import read_json, read_structure
-from tfbsim.workflows.campaign_config import load_campaign
-from tfbsim.workflows.campaign_tasks import expand_campaign
-from tfbsim.workflows.campaign_worker import run_campaign_task
-from tfbsim.workflows.resultsdb import ResultsDB
+from tfbsim.workflows.campaigns.config import load_campaign
+from tfbsim.workflows.campaigns.tasks import expand_campaign
+from tfbsim.workflows.campaigns.worker import run_campaign_task
+from tfbsim.workflows.campaigns.resultsdb import ResultsDB
 
 
 def _json(path: Path) -> dict:
@@ -195,8 +195,8 @@ def test_status_lines_show_each_running_tasks_md(tmp_path, tiny_mace_path):
     """The driver's periodic status names the running stage, step/plan and temperature of its own tasks only."""
     import json
 
-    from tfbsim.workflows.campaign import _Driver
-    from tfbsim.workflows.io.rundir import LOG_COLUMNS
+    from tfbsim.workflows.campaigns.driver import _Driver
+    from tfbsim.workflows.md.rundir import LOG_COLUMNS
 
     cfg = load_campaign(write_tiny_campaign(tmp_path / "c", tiny_mace_path))
     plan = expand_campaign(cfg)

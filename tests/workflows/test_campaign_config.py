@@ -14,10 +14,10 @@ import yaml
 
 from tfbsim.errors import ConfigError
 from tfbsim.structures.io import read_json
-from tfbsim.workflows.campaign import _conflicts, _set_aside, run_campaign
-from tfbsim.workflows.campaign_config import load_campaign
-from tfbsim.workflows.campaign_tasks import expand_campaign
-from tfbsim.workflows.executors import check_slurm, load_site, parsl_config
+from tfbsim.workflows.campaigns.driver import _conflicts, _set_aside, run_campaign
+from tfbsim.workflows.campaigns.config import load_campaign
+from tfbsim.workflows.campaigns.tasks import expand_campaign
+from tfbsim.workflows.campaigns.executors import check_slurm, load_site, parsl_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,7 +192,7 @@ def test_changed_task_settings_are_refused_then_set_aside(tmp_path):
 def test_parsl_guard_kills_its_child_when_the_watched_process_dies(tmp_path):
     marker = "61.23456789"
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    guard = subprocess.Popen([sys.executable, "-m", "tfbsim.workflows.parsl_guard", "--watch-pid", str(parent.pid),
+    guard = subprocess.Popen([sys.executable, "-m", "tfbsim.workflows.campaigns.parsl_guard", "--watch-pid", str(parent.pid),
                               "--", "timeit", "-n", "1", "-r", "1", f"import time; time.sleep({marker})"])
     try:
         def children() -> list[str]:

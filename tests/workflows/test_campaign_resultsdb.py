@@ -11,7 +11,7 @@ import pytest
 from ase.build import bulk
 
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.resultsdb import LIST_COLUMNS, ResultsDB, row_from_summary
+from tfbsim.workflows.campaigns.resultsdb import LIST_COLUMNS, ResultsDB, row_from_summary
 
 
 def _row(status="completed", D=2.0e-6, **extra):
@@ -93,7 +93,7 @@ def test_a_driver_killed_while_creating_the_database_does_not_brick_the_campaign
         con.execute(init_statements[0])
     with pytest.raises(ConfigError, match="cannot be read .*interrupted creation.*information"):
         ResultsDB(broken).rows()  # a reader says what is wrong and what to do
-    with caplog.at_level("WARNING", logger="tfbsim.workflows.resultsdb"):
+    with caplog.at_level("WARNING", logger="tfbsim.workflows.campaigns.resultsdb"):
         fixed = ResultsDB(broken, create=True)  # the driver sets it aside and starts a new file
     assert "set aside" in caplog.text
     fixed.upsert(bulk("Li"), _row()[0], {})

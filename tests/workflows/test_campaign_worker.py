@@ -15,10 +15,10 @@ from ase.build import bulk
 
 from tfbsim.analysis.diffusion import DiffusionAnalysis
 from tfbsim.structures.io import read_json, read_structure, write_structure
-from tfbsim.workflows.campaign import _task_done
-from tfbsim.workflows.campaign_config import load_campaign
-from tfbsim.workflows.campaign_tasks import expand_campaign
-from tfbsim.workflows.campaign_worker import run_campaign_prepare, run_campaign_task, task_lock
+from tfbsim.workflows.campaigns.driver import _task_done
+from tfbsim.workflows.campaigns.config import load_campaign
+from tfbsim.workflows.campaigns.tasks import expand_campaign
+from tfbsim.workflows.campaigns.worker import run_campaign_prepare, run_campaign_task, task_lock
 
 MD = {"ensemble": "nvt-langevin", "timestep_fs": 2.0, "log_every": 5, "checkpoint_every": 20, "friction_ps_inv": 2.0}
 

@@ -8,7 +8,7 @@ import pytest
 
 from tfbsim.cli import app
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.demo import DemoConfig, demo_config
+from tfbsim.workflows.demo.run import DemoConfig, demo_config
 
 TINY = """model: lj
 n_atoms: 40
@@ -70,7 +70,7 @@ def test_demo_end_to_end_and_resume(seed0_demo, cli_runner):
     assert d900 == pytest.approx(diffusion["D_cm2_s"])
     assert f"{d900:.3g}" in report
     # the interface anneal is in the results database next to the bulk runs
-    from tfbsim.workflows.resultsdb import ResultsDB
+    from tfbsim.workflows.campaigns.resultsdb import ResultsDB
 
     systems = {row.key_value_pairs["system"] for row in ResultsDB(out / "bulk" / "results.db").db.select()}
     assert systems == {"lipon", "li_lipon_interface"}

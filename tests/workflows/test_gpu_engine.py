@@ -15,13 +15,13 @@ from _gpu_util import dilute_gas, lipon_like, md_config  # noqa: E402
 from ase import Atoms  # noqa: E402
 
 from tfbsim.errors import ConfigError  # noqa: E402
-from tfbsim.workflows.md import run_md  # noqa: E402
-from tfbsim.workflows.md_config import MDConfig  # noqa: E402
+from tfbsim.workflows.md.run import run_md  # noqa: E402
+from tfbsim.workflows.md.config import MDConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def calc64(tiny_mace_path):
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.potentials.factory import load_potential
 
     return load_potential(str(tiny_mace_path), device="cpu", dtype="float64")
 
@@ -30,7 +30,7 @@ def calc64(tiny_mace_path):
 def test_energies_forces_stress_equal_the_ase_calculator_alone_and_batched(calc64):
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE
 
     a, b = lipon_like(seed=3), lipon_like(n_li=6, n_o=8, n_n=1, n_p=2, box=7.0, seed=4)
     reference = []
@@ -55,8 +55,8 @@ def test_energies_forces_stress_equal_the_ase_calculator_alone_and_batched(calc6
 def test_float32_model_agrees_with_the_ase_path_to_float32_rounding(tiny_mace_path):
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE
+    from tfbsim.workflows.potentials.factory import load_potential
 
     calc = load_potential(str(tiny_mace_path), device="cpu", dtype="float32")
     atoms = lipon_like(seed=7)
@@ -88,7 +88,7 @@ def _patch_numpy_noise(monkeypatch, seed: int) -> None:
     """Feed the gpu engine the noise ASE's integrators draw from ``default_rng(seed)``, in ASE's order."""
     import torch
 
-    from tfbsim.workflows.engines.gpu_engine import GpuBatch
+    from tfbsim.workflows.md.engines.gpu_engine import GpuBatch
 
     rng = np.random.default_rng(seed)
 
@@ -170,7 +170,7 @@ def _canonical_check(temps: np.ndarray, target_k: float, ndof: int, rel_mean: fl
 
 
 def _replica_temperatures(calc, ensemble, n_replicas, steps, seed0=0, equil=None, **kw):
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     atoms = dilute_gas()
     configs = [md_config(ensemble, steps=steps, log_every=5, seed=seed0 + i, engine="gpu", temperature_k=500,
@@ -213,9 +213,9 @@ def test_cuda_engine_agrees_with_the_cpu(tiny_mace_path, cueq):
     batched Langevin run stays finite and on the device."""
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE, cueq_available
-    from tfbsim.workflows.md_gpu import run_md_batch
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE, cueq_available
+    from tfbsim.workflows.md.batch import run_md_batch
+    from tfbsim.workflows.potentials.factory import load_potential
 
     if cueq and not cueq_available():
         pytest.skip("cuequivariance-torch not installed")
@@ -244,7 +244,7 @@ def test_cueq_conversion_gives_the_same_forces_and_leaves_torch_defaults_alone(c
     e3nn model's energies and forces, and torch's default dtype must be what it was (the converter sets it)."""
     import torch
 
-    from tfbsim.workflows.engines.torch_model import TorchMACE, cueq_available
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE, cueq_available
 
     if not cueq_available():
         pytest.skip("cuequivariance-torch not installed (pip install 'tfbsim[cueq]')")

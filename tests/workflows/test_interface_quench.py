@@ -13,9 +13,9 @@ from tfbsim.cli import app
 from tfbsim.errors import ConfigError
 from tfbsim.interfaces.builder import build_interface
 from tfbsim.structures.io import set_region
-from tfbsim.workflows.interface_quench import inner_layers, quench_on_substrate, relax_interface
-from tfbsim.workflows.li_melting import LI_MELTING_K, check_li_melting, li_metal_regions
-from tfbsim.workflows.potentials import load_potential
+from tfbsim.workflows.protocols.interface_quench import inner_layers, quench_on_substrate, relax_interface
+from tfbsim.workflows.protocols.li_melting import LI_MELTING_K, check_li_melting, li_metal_regions
+from tfbsim.workflows.potentials.factory import load_potential
 
 # a few MD steps per stage: the mechanics, not the physics
 TINY = {

@@ -9,8 +9,8 @@ from ase import Atoms
 
 from tfbsim.errors import ConfigError
 from tfbsim.workflows.config import load_config
-from tfbsim.workflows.md import run_md
-from tfbsim.workflows.md_config import MDConfig, temperature_at
+from tfbsim.workflows.md.run import run_md
+from tfbsim.workflows.md.config import MDConfig, temperature_at
 
 
 def test_unknown_key_and_bad_values_are_rejected(tmp_path):

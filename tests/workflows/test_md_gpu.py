@@ -13,12 +13,12 @@ from _gpu_util import lipon_like, md_config  # noqa: E402
 from tfbsim.analysis.h5md import read_h5md_frames, read_h5md_info  # noqa: E402
 from tfbsim.errors import ConfigError, SimulationUnstable  # noqa: E402
 from tfbsim.structures.io import read_json  # noqa: E402
-from tfbsim.workflows.md import restart_md, run_md  # noqa: E402
+from tfbsim.workflows.md.run import restart_md, run_md  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def calc64(tiny_mace_path):
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.potentials.factory import load_potential
 
     return load_potential(str(tiny_mace_path), device="cpu", dtype="float64")
 
@@ -29,7 +29,7 @@ def _gpu(ensemble="nvt-langevin", **kw):
 
 def _crash_after(monkeypatch, n_calls: int) -> None:
     """Make the model raise at its ``n_calls``-th evaluation (a killed job)."""
-    from tfbsim.workflows.engines.torch_model import TorchMACE
+    from tfbsim.workflows.md.engines.torch_model import TorchMACE
 
     original = TorchMACE.evaluate
     calls = {"n": 0}
@@ -83,7 +83,7 @@ def test_restart_refuses_a_changed_config_unless_forced(tmp_path, monkeypatch, c
 def test_batched_systems_evolve_as_they_would_alone(tmp_path, calc64):
     """Three systems (two compositions and sizes, three temperatures and seeds, different intervals and step
     totals) in one batch: each run directory equals the lone run's to rounding."""
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     systems = [lipon_like(seed=21), lipon_like(n_li=6, n_p=2, n_o=8, n_n=1, box=7.0, seed=22), lipon_like(seed=23)]
     configs = [_gpu(temperature_k=600, seed=1, steps=20, traj_every=5),
@@ -107,7 +107,7 @@ def test_batched_systems_evolve_as_they_would_alone(tmp_path, calc64):
 
 
 def test_killed_batch_resumes_each_system_from_its_own_checkpoint(tmp_path, monkeypatch, calc64):
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     systems = [lipon_like(seed=31), lipon_like(seed=32)]
     configs = [_gpu(seed=1, steps=20, checkpoint_every=10), _gpu(seed=2, steps=10, checkpoint_every=5)]
@@ -129,7 +129,7 @@ def test_killed_batch_resumes_each_system_from_its_own_checkpoint(tmp_path, monk
 
 
 def test_a_system_that_trips_a_guard_leaves_the_batch_and_the_others_finish(tmp_path, calc64):
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     systems = [lipon_like(seed=41), lipon_like(seed=42)]
     configs = [_gpu(seed=1, steps=20), _gpu(seed=2, steps=20, guard_t_factor=1.05,
@@ -144,7 +144,7 @@ def test_a_system_that_trips_a_guard_leaves_the_batch_and_the_others_finish(tmp_
 
 
 def test_bad_input_in_any_system_writes_nothing(tmp_path, calc64):
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     crowded = lipon_like(seed=51)
     crowded.positions[1] = crowded.positions[0] + 0.1
@@ -188,7 +188,7 @@ def test_cli_md_engine_gpu_and_restart(tmp_path, cli_runner, tiny_mace_path):
 def test_verlet_skin_gives_the_same_trajectory_and_restarts_exactly(tmp_path, monkeypatch, calc64):
     """vesin's Verlet skin only caches: the pairs inside the cutoff are the same, so the trajectory agrees to
     rounding, and a checkpoint drops the cache so a restart is still bit-identical."""
-    from tfbsim.workflows.md_gpu import restart_md_gpu, run_md_gpu
+    from tfbsim.workflows.md.batch import restart_md_gpu, run_md_gpu
 
     atoms = lipon_like(seed=101)
     config = _gpu(steps=20, checkpoint_every=10)
@@ -219,7 +219,7 @@ def test_a_gpu_checkpoint_continues_with_the_ase_engine(tmp_path, calc64):
 
 
 def test_max_batch_atoms_splits_the_systems_into_consecutive_batches(tmp_path, calc64):
-    from tfbsim.workflows.md_gpu import run_md_batch
+    from tfbsim.workflows.md.batch import run_md_batch
 
     systems = [lipon_like(seed=121), lipon_like(seed=122), lipon_like(seed=123)]
     results = run_md_batch(systems, calc64, _gpu(steps=5), max_batch_atoms=2 * len(systems[0]))

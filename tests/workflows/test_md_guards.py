@@ -9,9 +9,9 @@ from _md_util import TestEMT, cu_cubic, cu_small
 from tfbsim.analysis.h5md import read_h5md_frames
 from tfbsim.errors import ConfigError, SimulationUnstable, StructureError
 from tfbsim.structures.io import read_json, read_structure
-from tfbsim.workflows.md import restart_md, run_md
-from tfbsim.workflows.md_config import MDConfig
-from tfbsim.workflows.md_guards import min_pair_distance
+from tfbsim.workflows.md.run import restart_md, run_md
+from tfbsim.workflows.md.config import MDConfig
+from tfbsim.workflows.md.guards import min_pair_distance
 
 
 def _trip(tmp_path, calc, atoms=None, **overrides):

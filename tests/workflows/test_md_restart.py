@@ -17,8 +17,8 @@ from _md_util import TestEMT, cu_small
 from tfbsim.analysis.h5md import read_h5md_frames, read_h5md_info
 from tfbsim.errors import ConfigError, TrajectoryError
 from tfbsim.structures.io import read_json
-from tfbsim.workflows.md import restart_md, run_md
-from tfbsim.workflows.md_config import MDConfig
+from tfbsim.workflows.md.run import restart_md, run_md
+from tfbsim.workflows.md.config import MDConfig
 
 ENSEMBLES = [
     ("nve", "isotropic"),
@@ -88,7 +88,7 @@ def test_restart_detects_a_wrong_continuation(tmp_path):
 def one_torch_thread():
     """On the shared 2-core machine two OpenMP threads spin against other processes: a 24-atom tiny-MACE call
     took 0.69 s with 2 threads and 0.010 s with 1. Restored afterwards."""
-    from tfbsim.workflows.mace_backend import import_mace
+    from tfbsim.workflows.potentials.mace_backend import import_mace
 
     torch = import_mace().torch
     before = torch.get_num_threads()
@@ -98,7 +98,7 @@ def one_torch_thread():
 
 
 def test_restart_with_tiny_mace_float64_is_bit_identical(tmp_path, tiny_mace_path, one_torch_thread):
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.potentials.factory import load_potential
 
     rng = np.random.default_rng(3)
     symbols = ["Li"] * 9 + ["P"] * 3 + ["O"] * 10 + ["N"] * 2
@@ -148,8 +148,8 @@ def test_sigkill_leaves_a_readable_trajectory_and_restarts_exactly(tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from _md_util import TestEMT, cu_small
-        from tfbsim.workflows.md import run_md
-        from tfbsim.workflows.md_config import MDConfig
+        from tfbsim.workflows.md.run import run_md
+        from tfbsim.workflows.md.config import MDConfig
         config = MDConfig.model_validate_json(open({str(tmp_path / 'config.json')!r}).read())
         run_md(cu_small(), TestEMT(sleep_s=0.003), config, {str(run_dir)!r})
         """
@@ -188,7 +188,7 @@ def test_sigkill_leaves_a_readable_trajectory_and_restarts_exactly(tmp_path):
 
 
 def test_restart_refuses_changed_config_or_model_unless_forced(tmp_path):
-    from tfbsim.workflows.potentials import load_potential
+    from tfbsim.workflows.potentials.factory import load_potential
 
     atoms = cu_small()
     config = _config("nvt-bussi", steps=60, checkpoint_every=20)
@@ -225,7 +225,7 @@ def test_partial_frame_of_a_killed_writer_is_invisible_and_repaired(tmp_path):
     """Simulate a kill in the middle of an append: every series but the positions already grown."""
     import h5py
 
-    from tfbsim.workflows.io.h5md import H5MDWriter
+    from tfbsim.workflows.md.h5md import H5MDWriter
 
     config = _config("nvt-langevin", steps=20, checkpoint_every=10, traj_every=5)
     run_md(cu_small(), TestEMT(), config, tmp_path / "run")
@@ -255,7 +255,7 @@ def test_run_progress_reads_a_running_stage(tmp_path):
     """What the campaign driver shows for a running task: the stage, the last complete log row, the plan."""
     import json
 
-    from tfbsim.workflows.io.rundir import run_progress
+    from tfbsim.workflows.md.rundir import run_progress
 
     task = tmp_path / "task"
     assert run_progress(task) is None

@@ -12,9 +12,9 @@ from ase import units
 from ase.md.bussi import Bussi
 from ase.md.nose_hoover_chain import IsotropicMTKNPT, MaskedMTKNPT, MTKNPT, NoseHooverChainNVT
 
-from tfbsim.workflows.md import run_md
-from tfbsim.workflows.md_config import MDConfig, temperature_at
-from tfbsim.workflows.thermostats import TfbBussi, TfbIsotropicMTK, TfbMaskedMTK, TfbMTK, TfbNoseHooverChain
+from tfbsim.workflows.md.run import run_md
+from tfbsim.workflows.md.config import MDConfig, temperature_at
+from tfbsim.workflows.md.engines.thermostats import TfbBussi, TfbIsotropicMTK, TfbMaskedMTK, TfbMTK, TfbNoseHooverChain
 
 QUIET = dict(traj_every=10**6, checkpoint_every=10**6)
 

@@ -11,8 +11,8 @@ from ase import Atoms
 from ase.build import bulk
 
 from tfbsim.errors import ModelNotFoundError, PotentialError
-from tfbsim.workflows.evaluate import evaluate
-from tfbsim.workflows.potentials import check_coverage, load_potential, potential_info
+from tfbsim.workflows.potentials.single_point import evaluate
+from tfbsim.workflows.potentials.factory import check_coverage, load_potential, potential_info
 
 
 def _lipos_box(seed: int = 0) -> Atoms:

@@ -12,8 +12,8 @@ from tfbsim.cli import app
 from tfbsim.errors import ConfigError, SimulationUnstable
 from tfbsim.structures.amorphous import build_lipon
 from tfbsim.structures.io import read_json, read_structure
-from tfbsim.workflows.potentials import load_potential
-from tfbsim.workflows.protocols import (
+from tfbsim.workflows.potentials.factory import load_potential
+from tfbsim.workflows.protocols.melt_quench import (
     MELT_QUENCH_PRESETS,
     MeltQuenchConfig,
     density_g_cm3,
@@ -250,7 +250,7 @@ def test_cli_bad_input_one_error_nothing_written(tmp_path, cli_runner, args, fra
 @pytest.mark.slow
 def test_chgnet_quick_quench_keeps_p_tetrahedral(tmp_path):
     """Quick quench of ~200 atoms of Li2.94PO3.50N0.31 with CHGNet (tens of minutes on 2 CPU cores)."""
-    from tfbsim.workflows.lipon import make_amorphous_lipon
+    from tfbsim.workflows.protocols.lipon import make_amorphous_lipon
 
     calc = load_potential("chgnet", device="cpu", dtype="float32")
     built = make_amorphous_lipon("Li2.94PO3.50N0.31", 200, seed=0, quench="quick", calc=calc,

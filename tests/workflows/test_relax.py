@@ -8,8 +8,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.potentials import load_potential
-from tfbsim.workflows.relax import relax
+from tfbsim.workflows.potentials.factory import load_potential
+from tfbsim.workflows.md.relax import relax
 
 
 def _emt_lattice_constant() -> float:

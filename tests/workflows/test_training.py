@@ -9,7 +9,7 @@ import pytest
 from ase import Atoms
 
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.potentials import load_potential
+from tfbsim.workflows.potentials.factory import load_potential
 from tfbsim.workflows.training.evaluate import evaluate_errors, parity_figure
 from tfbsim.workflows.training.label import check_labelled, frame_id, label_frames, read_labelled
 from tfbsim.workflows.training.train import TrainConfig, train_model, training_command

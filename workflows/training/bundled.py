@@ -29,8 +29,8 @@ import numpy as np
 
 from ...structures.io import read_json, write_json
 from ..config import StrictModel
-from ..mace_backend import sha256_file
-from ..potentials import load_potential
+from ..potentials.mace_backend import sha256_file
+from ..potentials.factory import load_potential
 from ..provenance import provenance, utc_now
 from .checks import lattice_check, md_speed, md_stability
 from .dataset import DatasetConfig, generate_configurations
@@ -97,7 +97,7 @@ def make_bundled(
     Parameters
     ----------
     out_dir
-        Where ``bundled.model``, ``bundled.json`` and ``MODEL_CARD.md`` go (``workflows/models`` in the repo).
+        Where ``bundled.model``, ``bundled.json`` and ``MODEL_CARD.md`` go (``workflows/potentials/models`` in the repo).
     work_dir
         Scratch folder for the dataset, labels, training and evaluation (keep it to resume).
     config
@@ -260,7 +260,7 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
           for k, v in checks["lattice"].items() if isinstance(v, dict)],
         "",
         "## Reproduce",
-        "`make model` (= `tfbsim train make-bundled --out workflows/models --work model_work`); every stage "
+        "`make model` (= `tfbsim train make-bundled --out workflows/potentials/models --work model_work`); every stage "
         "resumes from `model_work/`.",
         "",
     ]

@@ -288,8 +288,8 @@ def _teacher_md(atoms: Atoms, teacher: Calculator, *, temperature_k: float | lis
     import tempfile
 
     from ...analysis.h5md import read_h5md_frames
-    from ..md import run_md
-    from ..md_config import MDConfig
+    from ..md.run import run_md
+    from ..md.config import MDConfig
 
     schedule = temperature_k if isinstance(temperature_k, list) else None
     t0 = schedule[0][1] if schedule else float(temperature_k)
@@ -308,7 +308,7 @@ def _teacher_md(atoms: Atoms, teacher: Calculator, *, temperature_k: float | lis
 
 def _relaxed_lipon(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator, formula: str) -> Atoms:
     from ...structures.amorphous import build_lipon
-    from ..relax import relax
+    from ..md.relax import relax
 
     atoms = build_lipon(formula, cfg.lipon_atoms, seed=int(rng.integers(1 << 30)))
     return relax(atoms, teacher, fmax_ev_ang=0.2, max_steps=150, cell=False).atoms
@@ -355,7 +355,7 @@ def _md_quench(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator
 
 
 def _md_interfaces(cfg: DatasetConfig, rng: np.random.Generator, teacher: Calculator | None) -> list[Atoms]:
-    from ..relax import relax
+    from ..md.relax import relax
 
     if teacher is None:
         return []

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from ..potentials import check_coverage, load_potential
+from ..potentials.factory import check_coverage, load_potential
 from .label import read_labelled
 
 __all__ = ["evaluate_errors", "parity_figure"]

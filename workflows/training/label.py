@@ -25,7 +25,7 @@ from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError
 from ...structures.io import atomic_path, write_json
-from ..potentials import check_coverage
+from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
 
 __all__ = ["REF_KEYS", "frame_id", "label_frames", "read_labelled", "dataset_card", "check_labelled",

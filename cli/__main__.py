@@ -1,0 +1,5 @@
+"""``python -m tfbsim.cli``: the same as the ``tfbsim`` command."""
+
+from .app import main
+
+main()

@@ -1,0 +1,79 @@
+"""Shared option types and helpers of the command modules (see :mod:`tfbsim.cli.app`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+__all__ = [
+    "JsonOpt", "OutputOpt", "ModelOpt", "DeviceOpt", "DtypeOpt", "SeedOpt", "ConfigOpt", "AllowDownloadOpt",
+    "PlotOpt", "_write_json", "_quiet", "_say", "_check_structure_suffix", "_floats", "sub_app",
+]
+
+
+def sub_app(help_text: str, **kwargs) -> typer.Typer:
+    """A command group (``tfbsim build``, ``tfbsim analyze`` ...)."""
+    return typer.Typer(no_args_is_help=True, add_completion=False, help=help_text, **kwargs)
+
+
+# Shared option types --------------------------------------------------------------------------------------
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write machine-readable results to this file.")]
+OutputOpt = Annotated[Path, typer.Option("-o", "--output", help="Output structure file (format from suffix; extxyz default).")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Potential: MACE file, bundled, mace-mp-0:small, chgnet, emt, lj.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32 or float64.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML file with settings; CLI flags override it.")]
+AllowDownloadOpt = Annotated[
+    bool, typer.Option("--allow-download", help="Allow downloading a named MACE foundation model into the mace cache.")
+]
+
+
+PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write the figure to this PNG file.")]
+
+
+def _write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        from ..structures.io import write_json
+
+        write_json(path, data)
+
+
+def _quiet(ctx: typer.Context) -> bool:
+    return bool(ctx.find_root().meta.get("tfbsim_quiet"))
+
+
+def _say(ctx: typer.Context, text: str) -> None:
+    """Print the human summary unless --quiet."""
+    if not _quiet(ctx):
+        typer.echo(text)
+
+
+def _check_structure_suffix(path: Path) -> None:
+    """Fail before any work when ASE cannot write the output's format."""
+    from ase.io.formats import filetype, ioformats
+
+    from ..errors import ConfigError
+
+    if path.suffix.lower() in {"", ".xyz", ".extxyz"}:
+        return
+    try:
+        fmt = filetype(str(path), read=False)
+        if not ioformats[fmt].can_write:
+            raise KeyError(fmt)
+    except Exception:
+        raise ConfigError(f"cannot write {path.name}: use a suffix ASE writes (e.g. .extxyz, .cif, .vasp)") from None
+
+
+def _floats(text: str | None, what: str, *, sep: str = ",") -> list[float] | None:
+    """``"12,20,15"`` -> [12.0, 20.0, 15.0]; a clear ConfigError otherwise."""
+    from ..errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(" ", "").split(sep) if v != ""]
+    except ValueError:
+        raise ConfigError(f"{what} must be numbers separated by '{sep}', got {text!r}") from None

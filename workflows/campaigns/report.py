@@ -1,0 +1,166 @@
+"""End of a campaign: per-system Arrhenius fits, the summary table (CSV + Markdown) and plots.
+
+Written into the campaign directory (atomically, after the tasks):
+
+``summary.csv``        one row per task: system, T, replica, status, D ± stderr, σ_NE ± stderr, <T>, steps,
+                       simulated time, wall time, reason
+``summary.md``         the same table, the Arrhenius table (Ea ± stderr, D and σ at the target temperature
+                       with 95 % intervals, warnings) and the failures with their one-line reasons
+``arrhenius.json``     per system: the fit (``ArrheniusFit.to_dict()``, warnings) or why there is none
+``plots/``             ``arrhenius_<system>.png`` per fitted system, ``arrhenius_all.png`` with every system
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from ...structures.io import atomic_path, write_json
+
+__all__ = ["TASK_COLUMNS", "task_table_row", "fit_systems", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of ``summary.csv``.
+TASK_COLUMNS = ("task_id", "system", "temperature_k", "replica", "status", "D_cm2_s", "D_stderr_cm2_s",
+                "sigma_ne_S_cm", "sigma_ne_stderr_S_cm", "temperature_mean_k", "steps", "time_ps", "wall_s", "reason")
+
+
+def task_table_row(task_id: str, system: str, temperature_k: float, replica: int, summary: dict | None) -> dict:
+    """One row of the task table from a task's ``summary.json`` (``pending`` when it never ran)."""
+    summary = summary or {}
+    row = {"task_id": task_id, "system": system, "temperature_k": temperature_k, "replica": replica,
+           "status": summary.get("status", "pending")}
+    for key in TASK_COLUMNS[5:]:
+        row[key] = summary.get(key)
+    if summary.get("analysis_errors"):
+        row["reason"] = "; ".join(filter(None, [row.get("reason"), *summary["analysis_errors"]]))
+    return row
+
+
+def fit_systems(diffusion: dict[str, list[dict]], target_temperature_k: float) -> dict[str, dict]:
+    """Arrhenius fit per system from its tasks' diffusion records; a system that cannot be fitted says why."""
+    from ...analysis.transport import arrhenius_from_results
+    from ...errors import AnalysisError
+
+    out: dict[str, dict] = {}
+    for system, records in sorted(diffusion.items()):
+        temps = sorted({float(r["temperature_k"]) for r in records})
+        if len(temps) < 2:
+            out[system] = {"error": f"diffusion results at {len(temps)} temperature(s); an Arrhenius fit needs two or more"}
+            continue
+        try:
+            fit = arrhenius_from_results(records, target_temperature_k=target_temperature_k)
+        except AnalysisError as exc:
+            out[system] = {"error": str(exc)}
+            continue
+        record = fit.to_dict()
+        record.update(
+            target_temperature_k=fit.target_temperature_k, D_target_cm2_s=fit.D_target_cm2_s,
+            D_target_ci95_cm2_s=list(fit.D_target_ci95_cm2_s), chi2_reduced=fit.chi2_reduced,
+            n_points=len(records), warnings=list(fit.warnings), _fit=fit,
+        )
+        out[system] = record
+    return out
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def _pm(value: Any, err: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{_fmt(value)} ± {_fmt(err, '.2g')}"
+
+
+def _markdown(name: str, description: str, rows: list[dict], fits: dict[str, dict], counts: dict[str, int]) -> str:
+    lines = [f"# Campaign {name}", ""]
+    if description:
+        lines += [description, ""]
+    lines += [", ".join(f"{v} {k}" for k, v in counts.items() if v) or "no tasks", "", "## Tasks", "",
+              "| task | T (K) | status | D (cm²/s) | σ_NE (S/cm) | ⟨T⟩ (K) | steps | t (ps) | wall (s) |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['task_id']} | {r['temperature_k']:g} | {r['status']} | {_pm(r['D_cm2_s'], r['D_stderr_cm2_s'])} | "
+            f"{_pm(r['sigma_ne_S_cm'], r['sigma_ne_stderr_S_cm'])} | {_fmt(r['temperature_mean_k'], '.0f')} | "
+            f"{_fmt(r['steps'])} | {_fmt(r['time_ps'], '.3g')} | {_fmt(r['wall_s'], '.0f')} |"
+        )
+    if fits:
+        lines += ["", "## Arrhenius fits", "",
+                  "| system | Ea (eV) | D(T₀) (cm²/s) [95 %] | σ(T₀) (S/cm) [95 %] | points | notes |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for system, f in fits.items():
+            if "error" in f:
+                lines.append(f"| {system} | – | – | – | – | {f['error']} |")
+                continue
+            d_ci = f["D_target_ci95_cm2_s"]
+            s_ci = f.get("sigma_300K_ci95_S_cm")
+            sigma = "–" if f.get("sigma_300K_S_cm") is None else (
+                f"{_fmt(f['sigma_300K_S_cm'])} [{_fmt(s_ci[0])}, {_fmt(s_ci[1])}]")
+            lines.append(
+                f"| {system} | {f['Ea_eV']:.3f} ± {f['Ea_stderr_eV']:.3f} | {_fmt(f['D_target_cm2_s'])} "
+                f"[{_fmt(d_ci[0])}, {_fmt(d_ci[1])}] | {sigma} | {f['n_points']} | {'; '.join(f['warnings'])} |"
+            )
+        t0 = next((f["target_temperature_k"] for f in fits.values() if "target_temperature_k" in f), None)
+        if t0 is not None:
+            lines += ["", f"T₀ = {t0:g} K (extrapolated along the fitted line)."]
+    failed = [r for r in rows if r["status"] not in ("completed", "pending") or r.get("reason")]
+    if failed:
+        lines += ["", "## Problems", ""] + [f"- {r['task_id']}: {r['status']}: {r.get('reason') or ''}" for r in failed]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(directory: str | Path, *, name: str, description: str, rows: list[dict],
+                 diffusion: dict[str, list[dict]], arrhenius_target_k: float | None) -> dict[str, Any]:
+    """Write ``summary.csv``, ``summary.md``, ``arrhenius.json`` and the plots; returns the Arrhenius records.
+
+    Parameters
+    ----------
+    directory
+        Campaign directory.
+    rows
+        :func:`task_table_row` rows.
+    diffusion
+        Diffusion records (``analysis/diffusion.json``) of completed tasks by system.
+    arrhenius_target_k
+        Temperature of the Arrhenius extrapolation (K), or ``None`` to skip the fits.
+    """
+    from ...analysis.plots import plot_arrhenius
+    from ...analysis.plots_campaign import plot_campaign_arrhenius
+
+    directory = Path(directory)
+    fits = fit_systems(diffusion, arrhenius_target_k) if arrhenius_target_k is not None else {}
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(TASK_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r.get(k) is None else r[k] for k in TASK_COLUMNS})
+    with atomic_path(directory / "summary.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+    with atomic_path(directory / "summary.md") as tmp:
+        tmp.write_text(_markdown(name, description, rows, fits, counts))
+    plots = directory / "plots"
+    plots.mkdir(exist_ok=True)
+    for system, f in fits.items():
+        if "_fit" in f:
+            plot_arrhenius(f["_fit"], plots / f"arrhenius_{system}.png")
+    points = {s: [{k: r.get(k) for k in ("temperature_k", "D_cm2_s", "D_stderr_cm2_s")} for r in recs]
+              for s, recs in diffusion.items()}
+    if any(points.values()):
+        plot_campaign_arrhenius(points, {s: f for s, f in fits.items() if "_fit" in f}, plots / "arrhenius_all.png")
+    public = {s: {k: v for k, v in f.items() if k != "_fit"} for s, f in fits.items()}
+    write_json(directory / "arrhenius.json", public)
+    return public

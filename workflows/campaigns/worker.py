@@ -1,0 +1,354 @@
+"""What runs on the workers: one plain function per preparation unit and per task.
+
+:func:`run_campaign_task` and :func:`run_campaign_prepare` take a JSON spec (paths and settings, built by
+:func:`tfbsim.workflows.campaigns.tasks.expand_campaign`) and return a JSON summary, so they run identically
+in a local worker, on a Slurm node, or called directly in a notebook. Both are idempotent: completed stages
+are reused, an interrupted MD stage continues from its checkpoint (:func:`tfbsim.workflows.md.run.restart_md`), a
+stage that died before its first checkpoint starts again, and a completed task whose analysis settings
+changed only re-runs the analyses. Errors do not escape: the returned summary says ``completed``,
+``unstable`` (a guard tripped) or ``failed`` with a one-line ``reason`` (traceback in ``error.log``).
+
+Only one process works in a task folder at a time (:func:`task_lock`, an advisory ``flock`` released when the
+holder dies): a worker left over from a killed driver finishes or dies before the resumed task continues.
+The workers never touch the results database; the driver writes it from the returned summaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from ...errors import SimulationUnstable, TfbsimError
+from ...structures.io import read_json, read_structure, write_json, write_structure
+from .locks import file_lock
+from ..provenance import provenance, utc_now
+
+__all__ = ["run_campaign_task", "run_campaign_prepare", "run_stages", "task_lock", "run_task_analyses"]
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def task_lock(folder: str | os.PathLike, *, poll_s: float = 0.5, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold the exclusive lock of a task folder (``.lock``); wait while another process holds it.
+
+    An advisory ``flock`` (:func:`~tfbsim.workflows.campaigns.locks.file_lock`): the kernel releases it when the
+    holder exits or is killed, so a stale lock cannot block a resumed campaign.
+
+    Raises
+    ------
+    TimeoutError
+        ``timeout_s`` passed without getting the lock.
+    """
+    with file_lock(Path(folder) / ".lock", poll_s=poll_s, timeout_s=timeout_s):
+        yield
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the duration of a task (this worker process only), then restore."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _load_calc(potential: dict) -> Any:
+    from ..potentials.factory import load_potential
+
+    return load_potential(potential["model"], device=potential.get("device", "auto"),
+                          dtype=potential.get("dtype", "float32"), allow_download=potential.get("allow_download", False))
+
+
+# ----------------------------------------------------------------------------------------------- stages
+def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
+    from ..md.checkpoint import read_checkpoint
+    from ..md.rundir import RunDir
+    from ..md.run import restart_md, run_md
+
+    rundir = RunDir(sdir)
+    summary = rundir.read_summary() if rundir.summary.exists() else {}
+    if summary.get("status") == "completed" and rundir.checkpoint.exists():
+        final = read_checkpoint(rundir.checkpoint).atoms  # the exact final state (float64, with momenta)
+        return final, {"status": "completed", "reused": True, **_md_record(summary)}
+    if summary.get("status") == "unstable":
+        diag = summary.get("diagnostic", {})
+        raise SimulationUnstable(f"MD stage {sdir.name} stopped unstable at step {diag.get('step')}: "
+                                 f"{diag.get('message', 'see summary.json')}", diag)
+    if rundir.checkpoint.exists():
+        logger.info("continuing %s from its checkpoint", sdir)
+        result = restart_md(sdir, calc)
+        record = {"status": "completed", "resumed": True}
+    else:
+        if rundir.holds_run():
+            logger.info("%s died before its first checkpoint; starting it again", sdir)
+            shutil.rmtree(sdir)
+        result = run_md(atoms, calc, config, sdir)
+        record = {"status": "completed"}
+    final = result.atoms.copy()
+    return final, {**record, **_md_record(result.summary)}
+
+
+def _md_record(summary: dict) -> dict:
+    keys = ("steps_done", "time_ps", "wall_s", "steps_per_s", "temperature_mean_k", "temperature_std_k",
+            "etot_mean_ev", "etot_std_ev", "restarts", "n_frames", "ensemble")
+    return {k: summary.get(k) for k in keys}
+
+
+def _relax_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
+    import numpy as np
+
+    from ..md.relax import relax
+
+    done = sdir / "summary.json"
+    if done.exists() and (sdir / "final.extxyz").exists():
+        record = read_json(done)
+        if record.get("status") == "completed":
+            return read_structure(sdir / "final.extxyz"), {**record, "reused": True}
+    start = time.perf_counter()
+    result = relax(atoms, calc, **config)
+    out = result.atoms.copy()
+    out.calc = None
+    out.set_momenta(np.zeros((len(out), 3)), apply_constraint=False)
+    record = {"status": "completed", "steps": result.steps, "converged": result.converged,
+              "energy_initial_ev": result.energy_initial_ev, "energy_final_ev": result.energy_final_ev,
+              "max_force_ev_ang": result.max_force_ev_ang, "wall_s": time.perf_counter() - start}
+    sdir.mkdir(parents=True, exist_ok=True)
+    write_structure(sdir / "final.extxyz", out)
+    write_json(done, record)  # last: marks the stage as done
+    return out, record
+
+
+def _melt_quench_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
+    from ..protocols.melt_quench import MeltQuenchConfig, melt_quench
+
+    done = sdir / "summary.json"
+    if done.exists() and (sdir / "final.extxyz").exists() and read_json(done).get("status") == "completed":
+        summary = read_json(done)
+        final = read_structure(sdir / "final.extxyz")
+    else:
+        result = melt_quench(atoms, calc, MeltQuenchConfig.model_validate(config), sdir)
+        final, summary = result.atoms.copy(), result.summary
+    keys = ("density_initial_g_cm3", "density_final_g_cm3", "energy_final_ev", "wall_s", "total_md_ps")
+    return final, {"status": "completed", **{k: summary.get(k) for k in keys}}
+
+
+_STAGES = {"md": _md_stage, "relax": _relax_stage, "melt_quench": _melt_quench_stage}
+
+
+def run_stages(atoms: Atoms, calc: Any, stages: list[dict], folder: str | os.PathLike) -> tuple[Atoms, list[dict]]:
+    """Run (or reuse, or resume) ``stages`` in ``folder/<k>_<name>``; returns the final structure and records.
+
+    Raises
+    ------
+    SimulationUnstable
+        An MD guard tripped (the stage folder keeps the trajectory and says ``unstable``).
+    """
+    folder = Path(folder)
+    records = []
+    current = atoms.copy()
+    for k, stage in enumerate(stages):
+        sdir = folder / f"{k + 1}_{stage['name']}"
+        current.calc = None
+        current, record = _STAGES[stage["kind"]](current, calc, stage["config"], sdir)
+        records.append({"name": stage["name"], "kind": stage["kind"], "path": sdir.name, **record})
+        logger.info("stage %s done (%s)", sdir, "reused" if record.get("reused") else record.get("status"))
+    current.calc = None
+    return current, records
+
+
+# --------------------------------------------------------------------------------------------- analyses
+def run_task_analyses(spec: dict, folder: str | os.PathLike) -> tuple[dict, list[str]]:
+    """The per-task analyses of ``spec['analyses']`` on the task's stage trajectories.
+
+    Writes ``analysis/diffusion.json`` (+ ``msd.png``), ``analysis/coordination.json`` and
+    ``analysis/interphase.json``; returns the records
+    and a list of one-line errors (an analysis that fails does not fail the task).
+    """
+    folder = Path(folder)
+    out_dir = folder / "analysis"
+    names = [s["name"] for s in spec["stages"]]
+    results: dict[str, Any] = {}
+    errors: list[str] = []
+
+    def traj(stage: str) -> Path:
+        k = names.index(stage)
+        return folder / f"{k + 1}_{stage}" / "traj.h5md"
+
+    settings = spec.get("analyses", {})
+    if "diffusion" in settings:
+        d = settings["diffusion"]
+        try:
+            from ...analysis.diffusion import DiffusionAnalysis
+            from ...analysis.plots import plot_msd
+
+            analysis = DiffusionAnalysis(
+                traj(d["stage"]), species=d["species"], axis=d["axis"], frames=d["frames"], region=d["region"],
+                fit_start_ps=d["fit_start_ps"], fit_end_ps=d["fit_end_ps"], haven_ratio=d["haven_ratio"],
+            ).run()
+            record = analysis.results.to_dict()
+            record["D_ci95_cm2_s"] = list(analysis.results.fit.D_ci95_cm2_s)
+            record["stage"] = d["stage"]
+            write_json(out_dir / "diffusion.json", record)
+            plot_msd(analysis.results, out_dir / "msd.png")
+            results["diffusion"] = record
+        except Exception as exc:  # an analysis error is reported, the simulation stays valid
+            errors.append(f"diffusion: {_one_line(exc)}")
+    if "coordination" in settings:
+        c = settings["coordination"]
+        try:
+            from ...analysis.coordination import Coordination
+
+            coord = Coordination(traj(c["stage"]), frames=c["frames"], cutoffs=c["cutoffs"], region=c["region"]).run()
+            record = coord.to_dict()
+            record["stage"] = c["stage"]
+            write_json(out_dir / "coordination.json", record)
+            results["coordination"] = record
+        except Exception as exc:
+            errors.append(f"coordination: {_one_line(exc)}")
+    if "interphase" in settings:
+        i = settings["interphase"]
+        try:
+            from ...analysis.interphase import Interphase
+
+            inter = Interphase(traj(i["stage"]), axis=i["axis"], bin_ang=i["bin_ang"], frames=i["frames"],
+                               cutoffs=i["cutoffs"], product_classes=i["product_classes"], threshold=i["threshold"],
+                               max_gap_ang=i["max_gap_ang"]).run()
+            record = inter.to_dict()
+            record["stage"] = i["stage"]
+            write_json(out_dir / "interphase.json", record)
+            results["interphase"] = record
+        except Exception as exc:
+            errors.append(f"interphase: {_one_line(exc)}")
+    return results, errors
+
+
+# ------------------------------------------------------------------------------------------- entry points
+def _previous_stage_records(folder: Path) -> dict:
+    path = folder / "summary.json"
+    try:
+        return read_json(path) if path.exists() else {}
+    except Exception:  # a summary cut by a kill: start from scratch for the bookkeeping
+        return {}
+
+
+def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
+    folder = Path(spec["dir"])
+    with task_lock(folder), _torch_threads(spec.get("threads_per_task")):
+        previous = _previous_stage_records(folder)
+        summary: dict[str, Any] = {
+            "status": "running", "kind": spec["kind"], "campaign": spec.get("campaign"),
+            "key": spec.get("task_id") or spec.get("key"), "spec_hash": spec["spec_hash"],
+            "analysis_hash": spec.get("analysis_hash"), "session": spec.get("session"),
+            "host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "sessions": int(previous.get("sessions", 0)) + 1,
+            "started_utc": utc_now(),
+        }
+        write_json(folder / "summary.json", summary)
+        t0 = time.perf_counter()
+        calc = None
+        try:
+            calc = _load_calc(spec["potential"])
+            summary["model_sha256"] = (getattr(calc, "parameters", {}) or {}).get("sha256")
+            body(spec, folder, calc, summary)
+            summary["status"] = "completed"
+        except SimulationUnstable as exc:
+            summary.update(status="unstable", reason=_one_line(exc), diagnostic=getattr(exc, "diagnostic", None))
+        except Exception as exc:
+            reason = _one_line(exc)
+            summary.update(status="failed", reason=reason)
+            (folder / "error.log").write_text(traceback.format_exc())
+            if not isinstance(exc, TfbsimError):
+                logger.error("%s failed: %s", folder, reason)
+        summary["wall_s"] = float(previous.get("wall_s", 0.0) or 0.0) + time.perf_counter() - t0
+        summary["provenance"] = provenance(calc=calc, started_utc=previous.get("started_utc", summary["started_utc"]),
+                                           extra={"workflow": f"tfbsim.workflows.campaigns.worker ({spec['kind']})"})
+        write_json(folder / "summary.json", summary)
+        return summary
+
+
+def _task_body(spec: dict, folder: Path, calc: Any, summary: dict) -> None:
+    final_path = folder / "final.extxyz"
+    atoms = read_structure(spec["input"])
+    final, records = run_stages(atoms, calc, spec["stages"], folder)
+    summary["stages"] = records
+    final.info.update(campaign=spec["campaign"], system=spec["system"], temperature_k=spec["temperature_k"],
+                      replica=spec["replica"], task_id=spec["task_id"])
+    write_structure(final_path, final)
+    analyses, errors = run_task_analyses(spec, folder)
+    summary["analyses"] = {k: f"analysis/{k}.json" for k in analyses}
+    summary["analysis_errors"] = errors
+    d = analyses.get("diffusion")
+    if d:
+        summary.update({k: d.get(k) for k in ("D_cm2_s", "D_stderr_cm2_s", "sigma_ne_S_cm", "sigma_ne_stderr_S_cm",
+                                             "species", "n_frames")})
+    md = [r for r in records if r["kind"] == "md"]
+    if md:
+        summary["temperature_mean_k"] = md[-1].get("temperature_mean_k")
+        summary["steps"] = sum(int(r.get("steps_done") or 0) for r in md)
+        summary["time_ps"] = sum(float(r.get("time_ps") or 0.0) for r in md)
+
+
+def _prepare_body(spec: dict, folder: Path, calc: Any, summary: dict) -> None:
+    atoms = read_structure(spec["input"])
+    final, records = run_stages(atoms, calc, spec["stages"], folder)
+    summary["stages"] = records
+    write_structure(folder / "final.extxyz", final)
+
+
+def run_campaign_task(spec: dict, *dependencies: Any) -> dict:
+    """Run one campaign task (stages, then per-task analyses) in ``spec['dir']``; never raises for its own errors.
+
+    Parameters
+    ----------
+    spec
+        A :attr:`tfbsim.workflows.campaigns.tasks.Task.spec` (plus ``session`` and ``threads_per_task``).
+    dependencies
+        Summaries of the preparation this task starts from (Parsl passes them when they are done); a
+        preparation that did not complete fails the task with its reason.
+
+    Returns
+    -------
+    dict
+        The task's ``summary.json``: ``status`` (completed|unstable|failed), ``reason``, stage records, D and
+        σ of the diffusion analysis, ``model_sha256``, ``wall_s``.
+    """
+    for dep in dependencies:
+        if isinstance(dep, dict) and dep.get("status") != "completed":
+            folder = Path(spec["dir"])
+            folder.mkdir(parents=True, exist_ok=True)
+            summary = {"status": "failed", "kind": "task", "key": spec["task_id"], "spec_hash": spec["spec_hash"],
+                       "reason": f"preparation {dep.get('key')} {dep.get('status')}: {dep.get('reason', '')}".strip(),
+                       "session": spec.get("session")}
+            with task_lock(folder):
+                write_json(folder / "summary.json", summary)
+            return summary
+    return _run_unit(spec, _task_body)
+
+
+def run_campaign_prepare(spec: dict) -> dict:
+    """Run the ``prepare`` stages of one structure in ``spec['dir']`` (see :func:`run_campaign_task`)."""
+    return _run_unit(spec, _prepare_body)

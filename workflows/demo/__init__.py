@@ -1,0 +1,1 @@
+"""The ``tfbsim demo`` main job (``run``) and its Markdown/HTML report (``report``)."""

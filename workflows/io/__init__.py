@@ -1,1 +1,0 @@
-"""Run-directory files: H5MD trajectories, checkpoints, logs."""

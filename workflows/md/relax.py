@@ -1,0 +1,129 @@
+"""Geometry (and cell) relaxation with FIRE and a Fréchet cell filter.
+
+Atoms with ``atoms.arrays["fixed"]`` true are held by a :class:`~ase.constraints.FixAtoms` constraint, here
+and in MD (:func:`apply_fixed`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator
+from ase.constraints import FixAtoms
+
+from ...errors import ConfigError
+from ..potentials.factory import check_coverage
+
+__all__ = ["relax", "RelaxResult", "apply_fixed"]
+
+logger = logging.getLogger(__name__)
+
+_MASKS = {
+    "xyz": [1, 1, 1, 1, 1, 1],  # full cell (Voigt xx yy zz yz xz xy)
+    "z": [0, 0, 1, 0, 0, 0],  # only the normal: in-plane cell fixed (interfaces, films on a substrate)
+}
+
+
+def apply_fixed(atoms: Atoms) -> Atoms:
+    """Replace ``FixAtoms`` constraints by one built from ``atoms.arrays['fixed']`` (if present); returns atoms."""
+    others = [c for c in atoms.constraints if not isinstance(c, FixAtoms)]
+    if "fixed" in atoms.arrays and np.any(atoms.arrays["fixed"]):
+        others.append(FixAtoms(mask=np.asarray(atoms.arrays["fixed"], dtype=bool)))
+    atoms.set_constraint(others)
+    return atoms
+
+
+@dataclass(frozen=True)
+class RelaxResult:
+    """Outcome of :func:`relax`.
+
+    Attributes
+    ----------
+    atoms
+        The relaxed structure (a copy; calculator attached).
+    converged
+        Whether max force (and cell stress) fell below ``fmax_ev_ang``.
+    steps
+        FIRE steps taken.
+    energy_initial_ev, energy_final_ev
+        Potential energies before and after (eV).
+    max_force_ev_ang
+        Largest residual atomic force (eV/Å).
+    cell_change_pct
+        Relative change of a, b, c (%); zeros when the cell was fixed.
+    """
+
+    atoms: Atoms
+    converged: bool
+    steps: int
+    energy_initial_ev: float
+    energy_final_ev: float
+    max_force_ev_ang: float
+    cell_change_pct: tuple[float, float, float]
+
+
+def relax(
+    atoms: Atoms,
+    calc: Calculator,
+    *,
+    fmax_ev_ang: float = 0.05,
+    max_steps: int = 500,
+    cell: bool = True,
+    cell_axes: Literal["xyz", "z"] = "xyz",
+    pressure_gpa: float = 0.0,
+    max_step_ang: float = 0.2,
+) -> RelaxResult:
+    """Relax positions (and optionally the cell) with FIRE.
+
+    Atoms tagged ``fixed`` keep their Cartesian positions when the cell is fixed; when the cell relaxes they
+    follow its affine deformation (fixed fractional coordinates), as ASE's cell filters do.
+
+    Parameters
+    ----------
+    atoms
+        Structure; not modified (a relaxed copy is returned).
+    calc
+        Calculator from the potential factory.
+    fmax_ev_ang
+        Convergence threshold on forces (eV/Å; also applied to the cell's generalised forces).
+    max_steps
+        Maximum FIRE steps.
+    cell
+        Relax the cell too (Fréchet cell filter).
+    cell_axes
+        ``xyz`` for the full cell, ``z`` to relax only along the normal (in-plane cell fixed).
+    pressure_gpa
+        External hydrostatic pressure for the cell relaxation (GPa).
+    max_step_ang
+        Largest FIRE displacement per step (Å).
+    """
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+
+    if fmax_ev_ang <= 0 or max_steps < 0:
+        raise ConfigError("fmax_ev_ang must be > 0 and max_steps >= 0")
+    if cell_axes not in _MASKS:
+        raise ConfigError(f"cell_axes must be one of {', '.join(_MASKS)}, got {cell_axes!r}")
+    check_coverage(calc, atoms)
+    work = atoms.copy()
+    apply_fixed(work)
+    work.calc = calc
+    e0 = float(work.get_potential_energy())
+    lengths0 = work.cell.lengths().copy()
+    target = work
+    if cell:
+        if not work.pbc.all():
+            raise ConfigError("cell relaxation needs a 3-D periodic structure; use cell=False (--fixed-cell)")
+        target = FrechetCellFilter(work, mask=_MASKS[cell_axes], scalar_pressure=pressure_gpa * units.GPa)
+    opt = FIRE(target, maxstep=max_step_ang, logfile=None)
+    converged = bool(opt.run(fmax=fmax_ev_ang, steps=max_steps))
+    forces = work.get_forces()
+    fmax = float(np.linalg.norm(forces, axis=1).max()) if len(work) else 0.0
+    change = tuple(float(x) for x in 100.0 * (work.cell.lengths() / lengths0 - 1.0)) if cell else (0.0, 0.0, 0.0)
+    e1 = float(work.get_potential_energy())
+    logger.info("relax: %d steps, E %.4f -> %.4f eV, max|F| %.3f eV/Å, converged=%s", opt.nsteps, e0, e1, fmax, converged)
+    return RelaxResult(work, converged, int(opt.nsteps), e0, e1, fmax, change)  # type: ignore[arg-type]
