@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 def _rate(calc, atoms, steps: int) -> float:
-    from tfbsim.workflows.md.run import run_md
     from tfbsim.workflows.md.config import MDConfig
+    from tfbsim.workflows.md.run import run_md
 
     config = MDConfig(ensemble="nvt-langevin", steps=steps, timestep_fs=1.0, temperature_k=300.0, traj_every=10,
                       checkpoint_every=10 * steps, log_every=10, seed=3, initial_temperature_k=300.0,
@@ -42,8 +42,8 @@ def main() -> int:
 
     import torch
     from tfbsim.structures.amorphous import build_lipon
-    from tfbsim.workflows.potentials.factory import load_potential
     from tfbsim.workflows.md.relax import relax
+    from tfbsim.workflows.potentials.factory import load_potential
 
     torch.set_num_threads(args.threads)
     model = load_potential("bundled", dtype="float32")

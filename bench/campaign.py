@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     args = parser.parse_args()
 
-    from tfbsim.workflows.campaigns.driver import run_campaign
     from tfbsim.workflows.campaigns.config import load_campaign
+    from tfbsim.workflows.campaigns.driver import run_campaign
     from tfbsim.workflows.campaigns.tasks import expand_campaign
     from tfbsim.workflows.campaigns.worker import run_campaign_prepare, run_campaign_task
     from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace

@@ -28,7 +28,6 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
-
 from tfbsim.analysis.coordination import Coordination
 from tfbsim.analysis.neighbours import bonds
 from tfbsim.analysis.speciation import classify_bonds, speciation_cutoffs

@@ -40,7 +40,6 @@ MP0 = {"num_interactions": 2, "channels": 128, "r_max": 6.0, "num_bessel": 10, "
 def mp0_sized_mace(elements, lmax: int, dtype: str, seed: int = 0):
     """Random-weight ScaleShiftMACE with MACE-MP-0 small (L0) / medium (L1) hyper-parameters."""
     from ase.data import atomic_numbers
-
     from tfbsim.workflows.potentials.mace_backend import import_mace
 
     ns = import_mace()
@@ -87,8 +86,8 @@ def sync(device: str) -> None:
 
 def md_rate(atoms, calc, engine: str, steps: int, temperature_k: float = 600.0, cueq="auto") -> float:
     """steps/s of the MD loop (run_md, in memory, NVT Langevin, production intervals)."""
-    from tfbsim.workflows.md.run import run_md
     from tfbsim.workflows.md.config import MDConfig
+    from tfbsim.workflows.md.run import run_md
 
     config = MDConfig(ensemble="nvt-langevin", steps=steps, temperature_k=temperature_k,
                       initial_temperature_k=temperature_k, traj_every=100, log_every=10, guard_every=10,
@@ -104,8 +103,6 @@ def md_rate(atoms, calc, engine: str, steps: int, temperature_k: float = 600.0, 
 def bare_rate(atoms, model, device: str, steps: int) -> float:
     """Energy+force evaluations per second on a graph built once (the model's ceiling)."""
     import torch
-
-    from tfbsim.workflows.md.engines.torch_model import TorchMACE
 
     graph = model.graph([atoms.numbers], [atoms.pbc])
     positions = torch.tensor(atoms.positions, dtype=torch.float64, device=model.device)
@@ -133,7 +130,6 @@ def bare_rate(atoms, model, device: str, steps: int) -> float:
 def torchsim_rate(atoms, model, device: str, steps: int, temperature_k: float = 600.0) -> float:
     """TorchSim 0.3.0: MaceModel (its vesin_nl_ts neighbour list) + nvt_langevin, steps/s."""
     import torch
-
     from tfbsim.workflows.potentials.mace_backend import import_mace
 
     import_mace()  # mace first, inside tfbsim's weights-only guard; torch_sim imports mace at import time
@@ -160,8 +156,8 @@ def torchsim_rate(atoms, model, device: str, steps: int, temperature_k: float = 
 
 def sweep(model_calc, device: str, n_systems: int, n_atoms: int, steps: int, cueq) -> tuple[float, float]:
     """Wall seconds of n_systems × steps batched and one after another (gpu engine)."""
-    from tfbsim.workflows.md.config import MDConfig
     from tfbsim.workflows.md.batch import run_md_batch, run_md_gpu
+    from tfbsim.workflows.md.config import MDConfig
 
     systems = [box(n_atoms, seed=i) for i in range(n_systems)]
     temps = np.linspace(500, 1200, n_systems)
@@ -201,7 +197,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
-
     from tfbsim.workflows.md.engines.torch_model import TorchMACE, cueq_available
 
     if args.threads:

@@ -33,7 +33,6 @@ from ase.neighborlist import neighbor_list
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "analysis"))
 
 from _interphase_models import reference_stack  # noqa: E402
-
 from tfbsim.analysis.coordination import Coordination  # noqa: E402
 from tfbsim.analysis.environments import CLASSES, ENVIRONMENT_CUTOFFS_ANG  # noqa: E402
 from tfbsim.analysis.interphase import Interphase  # noqa: E402

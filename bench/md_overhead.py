@@ -117,8 +117,8 @@ class TimedCalculator:
 def md_seconds(atoms, calc, n: int, ensemble: str, folder: Path, min_dist_ang: float = 0.3) -> dict[str, float]:
     """One ``run_md``: seconds per step of the loop and of the whole call, and seconds per potential call
     measured inside the same run (so that load changes on a shared machine cancel in the ratio)."""
-    from tfbsim.workflows.md.run import run_md
     from tfbsim.workflows.md.config import MDConfig
+    from tfbsim.workflows.md.run import run_md
 
     config = MDConfig(ensemble=ensemble, steps=n, timestep_fs=0.5, temperature_k=300, initial_temperature_k=300,
                       traj_every=10, log_every=10, guard_every=10, checkpoint_every=1000,
@@ -146,8 +146,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace
     from tfbsim.workflows.potentials.factory import load_potential
+    from tfbsim.workflows.potentials.mace_backend import build_random_mace, import_mace
 
     torch = import_mace().torch
     rows = []
@@ -178,7 +178,7 @@ def main() -> None:
                   f"in the potential, same run); engine {engine_us:.0f} µs/step with a zero-cost potential",
                   flush=True)
     print()
-    print(f"## MD engine overhead (issue 4)\n")
+    print("## MD engine overhead (issue 4)\n")
     print(f"Machine: {platform.processor() or platform.machine()} ({args.device}), torch threads "
           f"{torch.get_num_threads()}, date {time.strftime('%Y-%m-%d')}. Random `{args.preset}` MACE (float32), "
           f"LiPON-like box, {args.ensemble}, {args.steps} steps, traj/log/guards every 10, checkpoint every 1000; "

@@ -64,7 +64,6 @@ def run_tfbsim(source):
 
 def run_mdanalysis(source):
     from MDAnalysis.analysis.msd import EinsteinMSD
-
     from tfbsim.analysis.h5md import open_universe
 
     u = open_universe(source) if isinstance(source, (str, Path)) else source

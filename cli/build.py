@@ -75,8 +75,8 @@ def build_crystal_cmd(
     builder = atoms.info.get("provenance", {})
     calc = None
     if do_relax:
-        from ..workflows.potentials.factory import load_potential
         from ..workflows.md.relax import relax
+        from ..workflows.potentials.factory import load_potential
 
         calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
         result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=True)

@@ -105,9 +105,9 @@ def relax_cmd(
 ) -> None:
     """Relax positions (and the cell) with FIRE; fixed atoms (arrays['fixed']) stay put."""
     from ..structures.io import read_structure, write_structure
+    from ..workflows.md.relax import relax
     from ..workflows.potentials.factory import load_potential
     from ..workflows.provenance import provenance, stamp, utc_now
-    from ..workflows.md.relax import relax
 
     started = utc_now()
     atoms = read_structure(structure)

@@ -13,7 +13,6 @@ of the cell is at least twice the largest ``r_min``, otherwise all 27 neighbouri
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 

@@ -56,9 +56,9 @@ from pydantic import Field, field_validator, model_validator
 
 from ...errors import ConfigError
 from ..config import PotentialConfig, StrictModel, load_config
-from .executors import LocalExecutorConfig
 from ..md.config import MDConfig
 from ..protocols.melt_quench import MeltQuenchConfig
+from .executors import LocalExecutorConfig
 
 __all__ = [
     "CampaignConfig",

@@ -45,15 +45,15 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...structures.io import read_json, read_structure, write_json, write_structure
-from .config import PER_TASK_ANALYSES, CampaignConfig, load_campaign
-from .report import task_table_row, write_report
-from .tasks import CampaignPlan, PrepUnit, Task, expand_campaign, spec_digest
 from ..config import dump_yaml
-from .executors import EXECUTORS, SlurmSiteConfig, check_slurm, load_site, parsl_config
-from .locks import LockBusy, file_lock
 from ..md.rundir import run_progress
 from ..provenance import utc_now
+from .config import PER_TASK_ANALYSES, CampaignConfig, load_campaign
+from .executors import EXECUTORS, SlurmSiteConfig, check_slurm, load_site, parsl_config
+from .locks import LockBusy, file_lock
+from .report import task_table_row, write_report
 from .resultsdb import DEFAULT_DB_NAME, ResultsDB, row_from_summary
+from .tasks import CampaignPlan, PrepUnit, Task, expand_campaign, spec_digest
 
 __all__ = ["run_campaign", "CampaignResult", "CampaignEvent", "campaign_status"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PER_TASK_ANALYSES, CampaignConfig, StageSpec
 from ..md.config import MDConfig
+from .config import PER_TASK_ANALYSES, CampaignConfig, StageSpec
 
 __all__ = ["PrepUnit", "Task", "CampaignPlan", "expand_campaign", "potential_identity", "structure_identity",
            "temperature_label", "spec_digest"]

@@ -30,8 +30,8 @@ from ase import Atoms
 
 from ...errors import SimulationUnstable, TfbsimError
 from ...structures.io import read_json, read_structure, write_json, write_structure
-from .locks import file_lock
 from ..provenance import provenance, utc_now
+from .locks import file_lock
 
 __all__ = ["run_campaign_task", "run_campaign_prepare", "run_stages", "task_lock", "run_task_analyses"]
 
@@ -86,8 +86,8 @@ def _load_calc(potential: dict) -> Any:
 # ----------------------------------------------------------------------------------------------- stages
 def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
     from ..md.checkpoint import read_checkpoint
-    from ..md.rundir import RunDir
     from ..md.run import restart_md, run_md
+    from ..md.rundir import RunDir
 
     rundir = RunDir(sdir)
     summary = rundir.read_summary() if rundir.summary.exists() else {}

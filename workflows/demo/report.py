@@ -133,7 +133,7 @@ def _markdown(cfg: Any, calc: Any, bulk: dict, structure: dict, interface: dict,
         f"(of {structure['N'].get('count')} N); bridging O (Ob) {_fmt(numbers['O_bridging'], '.3f')}; "
         f"P four-coordinated {_fmt(numbers['P_fourfold_fraction'], '.2f')}; Qn: "
         + ", ".join(f"{k} {_fmt(v, '.2f')}" for k, v in q.items())
-        + f"; phosphate clusters: " + ", ".join(f"{k} {_fmt(v, '.2f')}" for k, v in structure.get("phosphate_clusters", {}).items()
+        + "; phosphate clusters: " + ", ".join(f"{k} {_fmt(v, '.2f')}" for k, v in structure.get("phosphate_clusters", {}).items()
                                                 if not isinstance(v, dict)) + ".",
         "",
         f"Literature picture: {exp['structure']}."

@@ -195,10 +195,10 @@ def _structure_stage(out: Path) -> dict[str, Any]:
 def _interface_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[str, Any]:
     from ...analysis.interphase import Interphase
     from ...analysis.plots_interphase import plot_interphase
+    from ..md.config import MDConfig
+    from ..md.run import restart_md, run_md
     from ..protocols.interface_quench import make_interface
     from ..protocols.li_melting import check_li_melting
-    from ..md.run import restart_md, run_md
-    from ..md.config import MDConfig
 
     idir = out / "interface"
     built_path = idir / "built_relaxed.extxyz"

@@ -36,15 +36,15 @@ from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError, StructureError, TfbsimError
 from ..config import dump_yaml, load_config
+from ..provenance import provenance, utc_now
+from .checkpoint import read_checkpoint
+from .config import MDConfig
 from .engines.gpu_engine import GpuBatch, GpuEngine, SystemSetup, check_gpu_config
 from .engines.torch_model import TorchMACE, import_vesin_torch, require_mace_calculator
-from .checkpoint import read_checkpoint
-from .rundir import RunDir
-from .run import _as_config, _check_restart, _initial_velocities, _resolve_potential, _validate
-from .config import MDConfig
 from .guards import check_guards
+from .rundir import RunDir
 from .runner import MDResult, MDRunner, new_summary
-from ..provenance import provenance, utc_now
+from .setup import as_md_config, check_restart, initial_velocities, resolve_potential, validate_start
 
 __all__ = ["run_md_gpu", "restart_md_gpu", "run_md_batch"]
 
@@ -73,11 +73,11 @@ class _Plan:
 def _plan_fresh(atoms: Atoms, calc: Calculator, config: MDConfig | dict, run_dir: Any) -> _Plan:
     import_vesin_torch()
     require_mace_calculator(calc)
-    config = _resolve_potential(_as_config(config), calc)
+    config = resolve_potential(as_md_config(config), calc)
     if config.engine != "gpu":
         config = config.model_copy(update={"engine": "gpu"})
     check_gpu_config(config)
-    _validate(atoms, calc, config)
+    validate_start(atoms, calc, config)
     rundir = RunDir(run_dir) if run_dir is not None else None
     if rundir is not None and rundir.holds_run():
         raise ConfigError(
@@ -85,7 +85,7 @@ def _plan_fresh(atoms: Atoms, calc: Calculator, config: MDConfig | dict, run_dir
             f"{rundir.path}` (or run_md_batch(..., resume=True)), or choose a new run directory"
         )
     work = atoms.copy()
-    note = _initial_velocities(work, config, np.random.default_rng(config.seed))
+    note = initial_velocities(work, config, np.random.default_rng(config.seed))
     if config.ensemble == "nvt-bussi" and not np.any(work.get_momenta()):
         raise ConfigError("nvt-bussi rescales velocities and cannot start from rest; set initial_temperature_k > 0")
     return _Plan(SystemSetup(work, config), calc, rundir, utc_now(), note=note)
@@ -100,11 +100,11 @@ def _plan_restart(run_dir: Any, calc: Calculator, *, force: bool = False,
     if not rundir.path.is_dir():
         raise ConfigError(f"{rundir.path}: no such run directory")
     ckpt = read_checkpoint(rundir.checkpoint)
-    new_config = _as_config(config) if config is not None else load_config(rundir.config, MDConfig)
+    new_config = as_md_config(config) if config is not None else load_config(rundir.config, MDConfig)
     if new_config.engine != "gpu":
         raise ConfigError(f"{rundir.path}: config.yaml says engine {new_config.engine}; use restart_md")
     check_gpu_config(new_config)
-    changed, previous = _check_restart(rundir, ckpt, new_config, calc, force=force)
+    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force)
     atoms = ckpt.atoms
     started = previous.get("provenance", {}).get("started_utc") or utc_now()
     plan = _Plan(SystemSetup(atoms, new_config, ckpt.state), calc, rundir, started, note="restart",
@@ -121,7 +121,7 @@ def _plan_resume(atoms: Atoms, calc: Calculator, config: MDConfig | dict, run_di
     rundir = RunDir(run_dir)
     summary = rundir.read_summary() if rundir.summary.exists() else {}
     if summary.get("status") == "completed" and rundir.final.exists():
-        return _Plan(SystemSetup(atoms, _as_config(config)), calc, rundir, "", done=_result_from_dir(rundir))
+        return _Plan(SystemSetup(atoms, as_md_config(config)), calc, rundir, "", done=_result_from_dir(rundir))
     if rundir.checkpoint.exists():
         return _plan_restart(rundir.path, calc)
     if rundir.holds_run():

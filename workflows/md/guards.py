@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from .engines.base import EngineSample
 from .config import MDConfig
+from .engines.base import EngineSample
 
 __all__ = ["check_guards", "check_finite", "min_pair_distance"]
 

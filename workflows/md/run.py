@@ -21,90 +21,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError, StructureError
-from ..config import config_hash, dump_yaml, load_config, validate_config
-from .engines.ase_engine import AseEngine, fixed_mask
-from .engines.base import count_dof
-from .checkpoint import read_checkpoint
-from .rundir import RunDir
-from .config import MDConfig
-from .guards import check_guards
-from .runner import MDResult, MDRunner, hashed_config, model_identity, new_summary, same_model
-from ..potentials.factory import check_coverage, load_potential
+from ..config import dump_yaml, load_config
+from ..potentials.factory import load_potential
 from ..provenance import provenance, utc_now
+from .checkpoint import read_checkpoint
+from .config import MDConfig
+from .engines.ase_engine import AseEngine
+from .guards import check_guards
+from .rundir import RunDir
+from .runner import MDResult, MDRunner, model_identity, new_summary
+from .setup import as_md_config, check_restart, initial_velocities, resolve_potential, validate_start
 
 __all__ = ["run_md", "restart_md", "MDResult", "model_identity"]
 
 logger = logging.getLogger(__name__)
-
-
-def _as_config(config: MDConfig | dict) -> MDConfig:
-    if isinstance(config, MDConfig):
-        return config
-    if isinstance(config, dict):
-        return validate_config(MDConfig, config)
-    raise ConfigError(f"config must be an MDConfig or a dict, not {type(config).__name__}")
-
-
-_FACTORY_KINDS = {"mace-file", "bundled", "mace-foundation", "chgnet", "emt", "lj"}
-
-
-def _resolve_potential(config: MDConfig, calc: Calculator) -> MDConfig:
-    """Record the calculator actually used in ``config.potential`` (if it came from the potential factory),
-    so that ``config.yaml`` describes the run and ``restart_md`` can rebuild it."""
-    params = getattr(calc, "parameters", None) or {}
-    if params.get("kind") not in _FACTORY_KINDS or not params.get("spec"):
-        return config
-    potential = config.potential.model_copy(
-        update={"model": str(params["spec"]), "dtype": params.get("dtype") or config.potential.dtype,
-                "device": params.get("device") or config.potential.device}
-    )
-    return config.model_copy(update={"potential": potential})
-
-
-def _validate(atoms: Atoms, calc: Calculator, config: MDConfig) -> None:
-    if len(atoms) < 2:
-        raise StructureError("MD needs at least two atoms")
-    if config.ensemble.startswith("npt") and (not atoms.pbc.all() or atoms.cell.rank != 3):
-        raise ConfigError(f"{config.ensemble} needs a 3-D periodic cell; use an nvt-* ensemble for this structure")
-    n_fixed = int(fixed_mask(atoms).sum())
-    if count_dof(len(atoms), n_fixed) <= 0:
-        raise ConfigError("every atom is fixed: nothing to integrate")
-    check_coverage(calc, atoms)
-    if config.ensemble == "npt-berendsen":
-        logger.warning(
-            "npt-berendsen is for equilibration only: it does not sample the NPT ensemble (volume and "
-            "temperature fluctuations are suppressed); use npt-mtk for production"
-        )
-
-
-def _initial_velocities(atoms: Atoms, config: MDConfig, rng: np.random.Generator) -> str:
-    """Set momenta (Maxwell–Boltzmann or kept), zero for fixed atoms, zero total momentum; returns a note."""
-    fixed = fixed_mask(atoms)
-    free = ~fixed
-    masses = atoms.get_masses()
-    momenta = atoms.get_momenta() if atoms.has("momenta") else np.zeros((len(atoms), 3))
-    draw_t = config.initial_temperature_k
-    note = "kept the structure's velocities"
-    if draw_t is None and config.has_thermostat and not np.any(momenta[free]):
-        draw_t = config.target_temperature_k(0)
-        note = f"structure had no velocities: Maxwell-Boltzmann at the target {draw_t:g} K"
-        logger.info(note)
-    elif draw_t is not None:
-        note = f"Maxwell-Boltzmann at {draw_t:g} K (seed {config.seed})"
-    if draw_t is not None:
-        momenta = rng.standard_normal((len(atoms), 3)) * np.sqrt(masses * units.kB * draw_t)[:, None]
-    momenta[fixed] = 0.0
-    if not fixed.any():  # zero total momentum (with fixed atoms it is not conserved anyway)
-        momenta -= masses[:, None] * (momenta.sum(axis=0) / masses.sum())
-    atoms.set_momenta(momenta, apply_constraint=False)
-    return note
 
 
 # ----------------------------------------------------------------------------------------------- API
@@ -149,12 +85,12 @@ def run_md(
     SimulationUnstable
         A guard tripped during the run (``summary.json`` says which; trajectory kept).
     """
-    config = _resolve_potential(_as_config(config), calc)
+    config = resolve_potential(as_md_config(config), calc)
     if config.engine == "gpu":  # the device-resident engine (workflows/md/batch.py), same run directory
         from .batch import run_md_gpu
 
         return run_md_gpu(atoms, calc, config, run_dir, progress=progress)
-    _validate(atoms, calc, config)
+    validate_start(atoms, calc, config)
     rundir = RunDir(run_dir) if run_dir is not None else None
     if rundir is not None and rundir.holds_run():
         raise ConfigError(
@@ -164,7 +100,7 @@ def run_md(
     started = utc_now()
     rng = np.random.default_rng(config.seed)
     work = atoms.copy()
-    note = _initial_velocities(work, config, rng)
+    note = initial_velocities(work, config, rng)
     if config.ensemble == "nvt-bussi" and not np.any(work.get_momenta()):
         raise ConfigError("nvt-bussi rescales velocities and cannot start from rest; set initial_temperature_k > 0")
     engine = AseEngine(work, calc, config, rng=rng)
@@ -186,43 +122,6 @@ def run_md(
     runner = MDRunner(engine, calc, config, static, rundir, progress=progress, summary=summary,
                      reference_t_k=reference_t)
     return runner.run(fresh=True)
-
-
-def _check_restart(
-    rundir: RunDir, ckpt: Any, new_config: MDConfig, calc: Calculator, *, force: bool
-) -> tuple[list[str], dict]:
-    """Refuse a restart unless ``force``: changed settings or model, an unstable run, a checkpoint past the end.
-
-    Returns the changed config keys and the previous summary.
-    """
-    saved = ckpt.meta.get("config", {})
-    hashed = hashed_config(new_config)
-    changed = sorted(k for k in set(saved) | set(hashed) if saved.get(k) != hashed.get(k))
-    if config_hash(hashed) != ckpt.meta.get("config_hash") and not force:
-        raise ConfigError(
-            f"{rundir.path}: the configuration changed since the checkpoint ({', '.join(changed) or 'hash'}); "
-            "restore it, or pass force=True / --force to continue with the new settings"
-        )
-    identity = model_identity(calc)
-    if not same_model(identity, ckpt.meta.get("model", {})) and not force:
-        old = ckpt.meta.get("model", {})
-        raise ConfigError(
-            f"{rundir.path}: the potential differs from the run's (now {identity.get('spec') or identity['class']}"
-            f" sha256 {str(identity.get('sha256'))[:12]} {identity.get('dtype')}, was "
-            f"{old.get('spec') or old.get('class')} sha256 {str(old.get('sha256'))[:12]} {old.get('dtype')}); "
-            "use the same model, or pass force=True / --force"
-        )
-    previous = rundir.read_summary()
-    if previous.get("status") == "unstable" and not force:
-        raise ConfigError(
-            f"{rundir.path}: the run stopped unstable at step {previous.get('diagnostic', {}).get('step')}; "
-            "restarting unchanged would repeat it. Change config.yaml (e.g. a smaller timestep_fs) and "
-            "restart with --force"
-        )
-    if ckpt.step > new_config.steps:
-        raise ConfigError(f"{rundir.path}: checkpoint at step {ckpt.step} is beyond the planned {new_config.steps}")
-    check_coverage(calc, ckpt.atoms)
-    return changed, previous
 
 
 def restart_md(
@@ -266,7 +165,7 @@ def restart_md(
         raise ConfigError(f"{rundir.path}: no such run directory")
     ckpt = read_checkpoint(rundir.checkpoint)
     file_config = load_config(rundir.config, MDConfig)
-    new_config = _as_config(config) if config is not None else file_config
+    new_config = as_md_config(config) if config is not None else file_config
     if new_config.engine == "gpu":
         from .batch import restart_md_gpu
 
@@ -277,7 +176,7 @@ def restart_md(
     if calc is None:
         p = new_config.potential
         calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
-    changed, previous = _check_restart(rundir, ckpt, new_config, calc, force=force)
+    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force)
     atoms = ckpt.atoms
     if config is not None or changed:
         rundir.write_config(dump_yaml(new_config))

@@ -22,13 +22,13 @@ from ase.calculators.calculator import Calculator
 from ...errors import SimulationUnstable
 from ...structures.io import write_structure
 from ..config import config_hash
+from ..provenance import provenance, utc_now
+from .checkpoint import write_checkpoint
+from .config import MDConfig
 from .engines.ase_engine import fixed_mask
 from .engines.base import EngineSample, MDEngine
-from .checkpoint import write_checkpoint
-from .rundir import H5MDFrames, MemoryFrames, RunDir, RunLog
-from .config import MDConfig
 from .guards import check_finite, check_guards
-from ..provenance import provenance, utc_now
+from .rundir import H5MDFrames, MemoryFrames, RunDir, RunLog
 
 __all__ = ["MDResult", "MDRunner", "model_identity", "same_model", "hashed_config", "new_summary"]
 

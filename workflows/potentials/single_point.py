@@ -8,8 +8,8 @@ import numpy as np
 from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
-from .factory import check_coverage, load_potential
 from ..provenance import provenance, utc_now
+from .factory import check_coverage, load_potential
 
 __all__ = ["evaluate"]
 

@@ -31,8 +31,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError
-from .li_melting import check_li_melting
 from ..potentials.factory import check_coverage
+from .li_melting import check_li_melting
 from .melt_quench import MeltQuenchConfig, melt_quench, resolve_melt_quench_config
 
 __all__ = [

@@ -19,9 +19,9 @@ from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError
 from ..potentials.factory import check_coverage
+from ..provenance import provenance, utc_now
 from .melt_quench import MeltQuenchConfig, MeltQuenchResult, melt_quench, resolve_melt_quench_config
 from .melt_quench import density_g_cm3 as _density
-from ..provenance import provenance, utc_now
 
 __all__ = ["make_amorphous_lipon", "lipon_speciation", "LiponBuild"]
 

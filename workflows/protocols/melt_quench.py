@@ -53,6 +53,7 @@ from ...structures.io import read_json, read_structure, write_json, write_struct
 from ..config import config_hash, dump_yaml, load_config
 from ..md.config import MDConfig
 from ..potentials.factory import check_coverage
+from ..provenance import provenance, utc_now
 from .melt_quench_config import (
     MD_STAGES,
     MELT_QUENCH_PRESETS,
@@ -60,7 +61,6 @@ from .melt_quench_config import (
     MeltQuenchConfig,
     resolve_melt_quench_config,
 )
-from ..provenance import provenance, utc_now
 
 __all__ = [
     "MeltQuenchConfig",
@@ -178,8 +178,8 @@ def _read_state(path: Path, atoms: Atoms) -> Atoms:
 
 def _run_md_stage(atoms: Atoms, calc: Calculator, md_config: MDConfig, stage_dir: Path | None,
                   progress: bool) -> tuple[Atoms, dict]:
-    from ..md.rundir import RunDir
     from ..md.run import restart_md, run_md
+    from ..md.rundir import RunDir
 
     if stage_dir is not None and (stage_dir / "checkpoint.npz").exists():
         logger.info("melt-quench: continuing %s from its checkpoint", stage_dir)

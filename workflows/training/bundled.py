@@ -29,8 +29,8 @@ import numpy as np
 
 from ...structures.io import read_json, write_json
 from ..config import StrictModel
-from ..potentials.mace_backend import sha256_file
 from ..potentials.factory import load_potential
+from ..potentials.mace_backend import sha256_file
 from ..provenance import provenance, utc_now
 from .checks import lattice_check, md_speed, md_stability
 from .dataset import DatasetConfig, generate_configurations

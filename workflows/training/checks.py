@@ -22,9 +22,9 @@ import numpy as np
 from ase.calculators.calculator import Calculator
 
 from ...errors import SimulationUnstable
-from ..md.run import run_md
 from ..md.config import MDConfig
 from ..md.relax import relax
+from ..md.run import run_md
 
 __all__ = ["md_stability", "md_speed", "lattice_check"]
 

@@ -288,8 +288,8 @@ def _teacher_md(atoms: Atoms, teacher: Calculator, *, temperature_k: float | lis
     import tempfile
 
     from ...analysis.h5md import read_h5md_frames
-    from ..md.run import run_md
     from ..md.config import MDConfig
+    from ..md.run import run_md
 
     schedule = temperature_k if isinstance(temperature_k, list) else None
     t0 = schedule[0][1] if schedule else float(temperature_k)

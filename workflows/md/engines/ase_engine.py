@@ -19,6 +19,7 @@ from ase.constraints import FixAtoms, FixCom
 from ....errors import ConfigError
 from ..config import MDConfig, temperature_at
 from ..relax import apply_fixed
+from .base import EngineSample, count_dof
 from .thermostats import (
     TfbBerendsenNPT,
     TfbBussi,
@@ -30,7 +31,6 @@ from .thermostats import (
     TfbNoseHooverChain,
     TfbVelocityVerlet,
 )
-from .base import EngineSample, count_dof
 
 __all__ = ["AseEngine", "fixed_mask"]
 

@@ -40,11 +40,11 @@ from ase.constraints import FixAtoms
 from ase.md.bussi import Bussi
 from ase.md.langevin import Langevin
 from ase.md.nose_hoover_chain import (
+    MTKNPT,
     IsotropicMTKBarostat,
     IsotropicMTKNPT,
     MaskedMTKNPT,
     MTKBarostat,
-    MTKNPT,
     NoseHooverChainNVT,
     NoseHooverChainThermostat,
 )
