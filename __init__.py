@@ -25,6 +25,7 @@ _API: dict[str, str] = {
     "TrajectoryError": "errors",
     "AnalysisError": "errors",
     "SimulationUnstable": "errors",
+    "RunInterrupted": "errors",
     # files
     "read_structure": "structures.io",
     "write_structure": "structures.io",
@@ -52,17 +53,22 @@ _API: dict[str, str] = {
     "check_li_melting": "workflows.protocols.li_melting",
     # potentials and provenance
     "load_potential": "workflows.potentials.factory",
+    "potential_config_of": "workflows.potentials.factory",
+    "PotentialConfig": "workflows.potentials.config",
     "check_coverage": "workflows.potentials.factory",
     "provenance": "workflows.provenance",
     "configure_logging": "cli",
     # MD and relaxation
     "run_md": "workflows.md.run",
     "restart_md": "workflows.md.run",
+    "start_or_resume": "workflows.md.resume",
     "MDResult": "workflows.md.run",
     "MDConfig": "workflows.md.config",
     "run_md_batch": "workflows.md.batch",
     "relax": "workflows.md.relax",
     # diffusion and transport
+    "TrajectoryAnalysis": "analysis.base",
+    "AnalysisResults": "analysis.base",
     "DiffusionAnalysis": "analysis.diffusion",
     "LayerDiffusion": "analysis.layer_diffusion",
     "fit_arrhenius": "analysis.transport",
@@ -72,6 +78,8 @@ _API: dict[str, str] = {
     "Coordination": "analysis.coordination",
     "classify_atoms": "analysis.speciation",
     "partial_rdf": "analysis.rdf",
+    "RDF": "analysis.rdf",
+    "lipon_speciation": "analysis.speciation_report",
     "bonds": "analysis.neighbours",
     # interphase
     "Interphase": "analysis.interphase",

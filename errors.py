@@ -1,8 +1,9 @@
 """The tfbsim exception hierarchy.
 
 Every error a user can cause derives from :class:`TfbsimError`; its message says what is wrong *and* what to
-do about it. The CLI turns a :class:`TfbsimError` into one line ``error: ...`` and exit code 2, and a
-:class:`SimulationUnstable` into exit code 3. Anything else is a bug (exit code 1, traceback with ``--debug``).
+do about it. The CLI turns a :class:`TfbsimError` into one line ``error: ...`` and exit code 2, a
+:class:`SimulationUnstable` into exit code 3, and a :class:`RunInterrupted` (SIGTERM/SIGUSR1: checkpoint written)
+into 128 + the signal number. Anything else is a bug (exit code 1, traceback with ``--debug``).
 
 The classes also derive from the closest built-in exception, so ``except ValueError`` keeps working for
 callers who do not know tfbsim (the ASE style).
@@ -19,6 +20,7 @@ __all__ = [
     "TrajectoryError",
     "AnalysisError",
     "SimulationUnstable",
+    "RunInterrupted",
 ]
 
 
@@ -68,3 +70,34 @@ class SimulationUnstable(TfbsimError, RuntimeError):
     def __init__(self, message: str, diagnostic: dict | None = None) -> None:
         super().__init__(message)
         self.diagnostic = dict(diagnostic or {})
+
+
+class RunInterrupted(TfbsimError, RuntimeError):
+    """An MD run stopped on SIGTERM or SIGUSR1 after writing a checkpoint at the current step.
+
+    ``summary.json`` records ``status: "interrupted"`` and the signal; ``restart_md`` (``tfbsim md --restart``)
+    continues the run exactly from that step, and a campaign resumes it with ``tfbsim run``.
+
+    Parameters
+    ----------
+    message
+        Human-readable diagnostic (which signal, which step, how to continue).
+    signum
+        The signal number (``signal.SIGTERM`` = 15, ``signal.SIGUSR1`` = 10 on Linux).
+    step
+        The step at which the checkpoint was written.
+    run_dir
+        The run directory holding the checkpoint (``None`` for an in-memory run).
+    """
+
+    def __init__(self, message: str, *, signum: int, step: int, run_dir: str | None = None) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.step = int(step)
+        self.run_dir = run_dir
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code: 128 + the signal number (143 for SIGTERM, 138 for SIGUSR1), the shell's
+        convention for a process ended by a signal."""
+        return 128 + self.signum

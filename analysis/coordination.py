@@ -1,7 +1,8 @@
 """Coordination and speciation of LiPON-like structures, frame by frame and region by region.
 
-:class:`Coordination` follows the MDAnalysis analysis contract: settings go into ``__init__``, ``run(start,
-stop, step)`` analyses the frames and returns ``self``, and the numbers live in ``results`` (reading them
+:class:`Coordination` follows the analysis contract of :mod:`tfbsim.analysis.base`: settings go into
+``__init__``, ``run(start, stop, step)`` analyses the frames and returns ``self``, and the numbers live in
+``results`` (a :class:`CoordinationResults`, whose ``to_dict()`` is the JSON record; reading ``results``
 before ``run()`` raises :class:`~tfbsim.errors.AnalysisError`).
 
 Definitions
@@ -36,13 +37,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
 from ..errors import AnalysisError, ConfigError, TrajectoryError
+from .base import AnalysisResults, Progress, TrajectoryAnalysis
 from .neighbours import DEFAULT_BOND_CUTOFFS_ANG, _split_pair, bonds, pair_label, parse_cutoffs
 from .rdf import RDFAccumulator, RDFResult, parse_pairs
 from .speciation import (
@@ -57,7 +60,7 @@ from .speciation import (
 )
 from .trajectory import Trajectory, TrajectoryLike
 
-__all__ = ["Coordination", "frame_statistics"]
+__all__ = ["Coordination", "CoordinationResults", "frame_statistics"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +127,100 @@ def frame_statistics(
     return out, polyhedra
 
 
-class Coordination:
+@dataclass(frozen=True)
+class CoordinationResults(AnalysisResults):
+    """Results of :class:`Coordination` (``to_dict()``: the ``tfbsim analyze coordination --json`` schema).
+
+    Attributes
+    ----------
+    n_frames : int
+    frames : numpy.ndarray of int
+        Indices of the analysed frames in the trajectory's selection.
+    times_ps : numpy.ndarray or None
+        Time of each analysed frame (ps).
+    cutoffs_ang : dict[str, float]
+        Bond cutoffs as used (``{"P-O": 2.0, ...}``, Å).
+    cutoff_source : dict[str, str]
+        ``"default"``, ``"user"`` or ``"rdf"`` per pair.
+    timeseries : dict[str, numpy.ndarray]
+        ``(n_frames,)`` per key: the N/O/Q class fractions, ``P_mean_cn``, ``P_undercoordinated``,
+        ``P_overcoordinated``, ``Li_mean_cn``, ``Li_cn_O/N/S``, the cluster fractions ``monomer ... larger``,
+        ``infinite``, and the selected atom counts ``n_N, n_O, n_P, n_Li``; NaN where the element is absent.
+    mean, std : dict[str, float]
+        Over the frames (0 when the element is never present).
+    li_polyhedra, li_polyhedra_std : dict[str, float]
+        Fraction of the selected Li in each polyhedron (``{"O4": 0.5, ...}``), mean and std over frames.
+    rdf : RDFResult or None
+        Partial RDFs (``rdf_pairs`` or RDF cutoffs).
+    region : str or None
+    z_window_ang : tuple of float or None
+    n_atoms : int
+        Atoms in the trajectory.
+    """
+
+    n_frames: int
+    frames: np.ndarray = field(repr=False)
+    times_ps: np.ndarray | None = field(repr=False)
+    cutoffs_ang: dict[str, float]
+    cutoff_source: dict[str, str]
+    timeseries: dict[str, np.ndarray] = field(repr=False)
+    mean: dict[str, float] = field(repr=False)
+    std: dict[str, float] = field(repr=False)
+    li_polyhedra: dict[str, float] = field(repr=False)
+    li_polyhedra_std: dict[str, float] = field(repr=False)
+    rdf: RDFResult | None = field(repr=False, default=None)
+    region: str | None = None
+    z_window_ang: tuple[float, float] | None = None
+    n_atoms: int = 0
+
+    def _record(self) -> dict[str, Any]:
+        """Fractions are over the selected atoms of that element, averaged over frames; each block has ``count``
+        (selected atoms of that element, mean over frames) and ``std`` (standard deviations over frames)."""
+        mean, std = self.mean, self.std
+
+        def block(keys: Sequence[str], count_key: str | None, rename: Mapping[str, str] | None = None) -> dict:
+            rename = rename or {}
+            out: dict[str, Any] = {rename.get(k, k): mean[k] for k in keys}
+            if count_key is not None:
+                c = self.timeseries[count_key]
+                out["count"] = int(c[0]) if np.all(c == c[0]) else float(c.mean())
+            out["std"] = {rename.get(k, k): std[k] for k in keys}
+            return out
+
+        p_rename = {"P_mean_cn": "mean_cn", "P_undercoordinated": "undercoordinated",
+                    "P_overcoordinated": "overcoordinated"}
+        li = block(("Li_mean_cn",), "n_Li", {"Li_mean_cn": "mean_cn"})
+        li["cn_by_element"] = {el: mean[f"Li_cn_{el}"] for el in LI_LIGANDS}
+        li["polyhedra"] = dict(self.li_polyhedra)
+        li["std"]["cn_by_element"] = {el: std[f"Li_cn_{el}"] for el in LI_LIGANDS}
+        li["std"]["polyhedra"] = dict(self.li_polyhedra_std)
+        clusters = block(_CLUSTER_KEYS, None)
+        clusters["count"] = block((), "n_P")["count"]
+        per_frame: dict[str, Any] = {
+            "frame": self.frames,
+            "time_ps": self.times_ps if self.times_ps is not None else [None] * self.n_frames,
+        }
+        per_frame.update({k: self.timeseries[k] for k in _PER_FRAME_JSON})
+        for part in (li, clusters):  # keep the std block last, as in the other blocks
+            part["std"] = part.pop("std")
+        out: dict[str, Any] = {
+            "n_frames": self.n_frames,
+            "cutoffs_ang": dict(self.cutoffs_ang),
+            "cutoff_source": dict(self.cutoff_source),
+            "selection": {"region": self.region, "z_window_ang": self.z_window_ang, "n_atoms": self.n_atoms},
+            "N": block(N_CLASSES, "n_N"),
+            "O": block(O_CLASSES, "n_O"),
+            "P": block((*Q_CLASSES, *_P_KEYS), "n_P", p_rename),
+            "Li": li,
+            "phosphate_clusters": clusters,
+            "per_frame": per_frame,
+        }
+        if self.rdf is not None:
+            out["rdf"] = self.rdf._record()
+        return out
+
+
+class Coordination(TrajectoryAnalysis):
     """N/O/P speciation, phosphate clusters, Li polyhedra (and optional partial RDFs) over a trajectory.
 
     Parameters
@@ -155,24 +251,17 @@ class Coordination:
 
     Attributes
     ----------
-    results : MDAnalysis.analysis.base.Results
-        Available after :meth:`run`:
-
-        ``n_frames`` (int); ``frames`` (indices into the selected frames); ``times_ps`` ((n_frames,) ps, or
-        None); ``cutoffs_ang`` (``{"P-O": 2.0, ...}`` Å, as used); ``cutoff_source`` (``{"P-O": "default" |
-        "user" | "rdf"}``); ``timeseries`` (``{key: (n_frames,) array}`` for the N/O/Q class fractions,
-        ``P_mean_cn``, ``P_undercoordinated``, ``P_overcoordinated``, ``Li_mean_cn``, ``Li_cn_O/N/S``, the
-        cluster fractions ``monomer ... larger``, ``infinite``, and the selected atom counts ``n_N, n_O, n_P,
-        n_Li``; NaN in frames where the element is absent); ``mean`` and ``std`` (``{key: float}`` over
-        frames); ``li_polyhedra`` and ``li_polyhedra_std`` (``{label: fraction}``); ``rdf``
-        (:class:`~tfbsim.analysis.rdf.RDFResult` or None).
+    results : CoordinationResults
+        Available after :meth:`run`.
 
     Examples
     --------
     >>> c = Coordination("traj.h5md", region="LiPON").run(step=10)      # doctest: +SKIP
     >>> c.results.mean["Nd"], c.results.std["Nd"]                       # doctest: +SKIP
-    >>> write_json("coordination.json", c.to_dict())                    # doctest: +SKIP
+    >>> write_json("coordination.json", c.results.to_dict())            # doctest: +SKIP
     """
+
+    name = "coordination"
 
     def __init__(
         self,
@@ -189,14 +278,7 @@ class Coordination:
         rdf_bin_width_ang: float = 0.02,
     ) -> None:
         self._user_cutoffs, self._rdf_cutoffs = _parse_cutoff_setting(cutoffs)
-        if isinstance(trajectory, Trajectory):
-            if frames is not None or dt_fs is not None:
-                raise ConfigError(
-                    "pass frames/dt_fs when building the Trajectory, or pass the source instead of a Trajectory"
-                )
-            self._traj = trajectory
-        else:
-            self._traj = Trajectory(trajectory, frames=frames, dt_fs=dt_fs)
+        super().__init__(trajectory, frames=frames, dt_fs=dt_fs)
         traj = self._traj
         self.region = region
         self._region_mask = np.ones(traj.n_atoms, dtype=bool)
@@ -232,16 +314,7 @@ class Coordination:
                 )
         positions, cell = next(self._traj.iter_positions())  # fail early on a periodic frame without a cell
         bonds(positions, {"P-O": 1.0}, symbols=traj.symbols, cell=cell if self.pbc.any() else None, pbc=self.pbc)
-        self._results: Any = None
         self._resolved: dict[str, float] | None = None if self._rdf_cutoffs else self._table({})
-
-    # ------------------------------------------------------------------------------------------ results
-    @property
-    def results(self) -> Any:
-        """The results container (see the class docstring); raises before :meth:`run`."""
-        if self._results is None:
-            raise AnalysisError("Coordination results are not available yet: call run() first")
-        return self._results
 
     @property
     def cutoffs_ang(self) -> dict[str, float]:
@@ -257,29 +330,16 @@ class Coordination:
         return table
 
     # ------------------------------------------------------------------------------------------ running
-    def run(self, start: int | None = None, stop: int | None = None, step: int | None = None, *,
-            progress: bool = False) -> Coordination:
-        """Analyse frames ``start:stop:step`` of the selected frames; returns ``self``.
-
-        Raises
-        ------
-        AnalysisError
-            The selection contains no frame.
-        """
-        ids = np.arange(self._traj.n_frames)[slice(start, stop, step)]
-        if len(ids) == 0:
-            raise AnalysisError(
-                f"the frame selection start={start}, stop={stop}, step={step} selects none of the "
-                f"{self._traj.n_frames} frames; widen it"
-            )
-        rdf_result, sources = self._rdf_pass(ids, progress)
+    def _analyse(self, frames: Trajectory, ids: np.ndarray, progress: Progress) -> CoordinationResults:
+        """Analyse the selected frames (a first pass computes the RDFs when asked)."""
+        rdf_result, sources = self._rdf_pass(frames, progress)
         table = self._resolved
         assert table is not None
         series: dict[str, list[float]] = {k: [] for k in _SCALAR_KEYS}
         poly_sum: dict[str, float] = {}
         poly_sq: dict[str, float] = {}
         n_li_frames = 0
-        for positions, cell in self._frames(ids, progress, "coordination"):
+        for positions, cell in self._positions(frames, progress):
             classes = self._classify(positions, cell, table)
             scalars, polyhedra = frame_statistics(classes, self._mask(positions, cell))
             for key in _SCALAR_KEYS:
@@ -289,29 +349,24 @@ class Coordination:
                 for label, frac in polyhedra.items():
                     poly_sum[label] = poly_sum.get(label, 0.0) + frac
                     poly_sq[label] = poly_sq.get(label, 0.0) + frac * frac
-        self._conclude(ids, series, poly_sum, poly_sq, n_li_frames, table, sources, rdf_result)
-        return self
-
-    def _frames(self, ids: np.ndarray, progress: bool, desc: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        wanted = set(ids.tolist())
-        last = int(ids.max())
-        iterator = self._traj.iter_positions()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(ids), desc=desc, unit="frame")
-        try:
-            for k, frame in enumerate(iterator):
-                if k in wanted:
-                    yield frame
-                    if bar is not None:
-                        bar.update()
-                if k >= last:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
+        timeseries = {k: np.asarray(v, dtype=float) for k, v in series.items()}
+        mean, std = {}, {}
+        for key, values in timeseries.items():
+            finite = values[np.isfinite(values)]
+            mean[key] = float(finite.mean()) if len(finite) else 0.0
+            std[key] = float(finite.std()) if len(finite) else 0.0
+        poly_mean, poly_std = {}, {}
+        for label in sorted(poly_sum, key=lambda lab: -poly_sum[lab]):
+            m = float(poly_sum[label] / n_li_frames)
+            poly_mean[label] = m
+            poly_std[label] = math.sqrt(max(poly_sq[label] / n_li_frames - m * m, 0.0))
+        return CoordinationResults(
+            n_frames=len(ids), frames=ids,
+            times_ps=None if frames.times_ps is None else np.asarray(frames.times_ps, dtype=float),
+            cutoffs_ang=dict(table), cutoff_source=sources, timeseries=timeseries, mean=mean, std=std,
+            li_polyhedra=poly_mean, li_polyhedra_std=poly_std, rdf=rdf_result, region=self.region,
+            z_window_ang=self.z_window_ang, n_atoms=self._traj.n_atoms,
+        )
 
     def _classify(self, positions: np.ndarray, cell: np.ndarray, table: Mapping[str, float]) -> AtomClasses:
         cell = cell if self.pbc.any() else None
@@ -329,7 +384,7 @@ class Coordination:
         lo, hi = self.z_window_ang
         return self._region_mask & (z >= lo) & (z < hi)
 
-    def _rdf_pass(self, ids: np.ndarray, progress: bool) -> tuple[RDFResult | None, dict[str, str]]:
+    def _rdf_pass(self, frames: Trajectory, progress: Progress) -> tuple[RDFResult | None, dict[str, str]]:
         sources = {name: ("user" if name in self._user_cutoffs else "default") for name in SPECIATION_PAIRS}
         present = set(self._traj.symbols.tolist())
         want_rdf = [name for name in self._rdf_cutoffs if set(_split_pair(name)) <= present]
@@ -338,7 +393,7 @@ class Coordination:
             self._resolved = self._table({})
             return None, sources
         acc = RDFAccumulator(self._traj.symbols, pairs, r_max_ang=self._rdf_r_max, bin_width_ang=self._rdf_bin)
-        for positions, cell in self._frames(ids, progress, "g(r)"):
+        for positions, cell in self._positions(frames, progress, "g(r)"):
             acc.add(positions, cell, self.pbc)
         rdf = acc.result()
         chosen: dict[str, float] = {}
@@ -353,90 +408,10 @@ class Coordination:
         self._resolved = self._table(chosen)
         return rdf, sources
 
-    def _conclude(self, ids, series, poly_sum, poly_sq, n_li_frames, table, sources, rdf_result) -> None:
-        from MDAnalysis.analysis.base import Results
-
-        timeseries = {k: np.asarray(v, dtype=float) for k, v in series.items()}
-        mean, std = {}, {}
-        for key, values in timeseries.items():
-            finite = values[np.isfinite(values)]
-            mean[key] = float(finite.mean()) if len(finite) else 0.0
-            std[key] = float(finite.std()) if len(finite) else 0.0
-        poly_mean, poly_std = {}, {}
-        for label in sorted(poly_sum, key=lambda lab: -poly_sum[lab]):
-            m = float(poly_sum[label] / n_li_frames)
-            poly_mean[label] = m
-            poly_std[label] = math.sqrt(max(poly_sq[label] / n_li_frames - m * m, 0.0))
-        times = self._traj.times_ps
-        res = Results()
-        res.n_frames = len(ids)
-        res.frames = ids
-        res.times_ps = None if times is None else np.asarray(times, dtype=float)[ids]
-        res.cutoffs_ang = dict(table)
-        res.cutoff_source = sources
-        res.timeseries = timeseries
-        res.mean = mean
-        res.std = std
-        res.li_polyhedra = poly_mean
-        res.li_polyhedra_std = poly_std
-        res.rdf = rdf_result
-        self._results = res
-
     # -------------------------------------------------------------------------------------- per atom
     def atom_classes(self, atoms: Atoms) -> AtomClasses:
         """Per-atom speciation of one frame with this analysis' cutoffs (see :class:`AtomClasses`)."""
         return self._classify(atoms.positions, atoms.cell.array, self.cutoffs_ang)
-
-    # ---------------------------------------------------------------------------------------- export
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (the ``tfbsim analyze coordination --json`` schema).
-
-        Fractions are over the selected atoms of that element, averaged over frames; each block has ``count``
-        (selected atoms of that element, mean over frames) and ``std`` (standard deviations over frames).
-        """
-        r = self.results
-        mean, std = r.mean, r.std
-
-        def block(keys: Sequence[str], count_key: str | None, rename: Mapping[str, str] | None = None) -> dict:
-            rename = rename or {}
-            out: dict[str, Any] = {rename.get(k, k): mean[k] for k in keys}
-            if count_key is not None:
-                c = r.timeseries[count_key]
-                out["count"] = int(c[0]) if np.all(c == c[0]) else float(c.mean())
-            out["std"] = {rename.get(k, k): std[k] for k in keys}
-            return out
-
-        p_rename = {"P_mean_cn": "mean_cn", "P_undercoordinated": "undercoordinated",
-                    "P_overcoordinated": "overcoordinated"}
-        li = block(("Li_mean_cn",), "n_Li", {"Li_mean_cn": "mean_cn"})
-        li["cn_by_element"] = {el: mean[f"Li_cn_{el}"] for el in LI_LIGANDS}
-        li["polyhedra"] = dict(r.li_polyhedra)
-        li["std"]["cn_by_element"] = {el: std[f"Li_cn_{el}"] for el in LI_LIGANDS}
-        li["std"]["polyhedra"] = dict(r.li_polyhedra_std)
-        clusters = block(_CLUSTER_KEYS, None)
-        clusters["count"] = block((), "n_P")["count"]
-        per_frame: dict[str, Any] = {
-            "frame": r.frames,
-            "time_ps": r.times_ps if r.times_ps is not None else [None] * r.n_frames,
-        }
-        per_frame.update({k: r.timeseries[k] for k in _PER_FRAME_JSON})
-        for part in (li, clusters):  # keep the std block last, as in the other blocks
-            part["std"] = part.pop("std")
-        out: dict[str, Any] = {
-            "n_frames": r.n_frames,
-            "cutoffs_ang": dict(r.cutoffs_ang),
-            "cutoff_source": dict(r.cutoff_source),
-            "selection": {"region": self.region, "z_window_ang": self.z_window_ang, "n_atoms": self._traj.n_atoms},
-            "N": block(N_CLASSES, "n_N"),
-            "O": block(O_CLASSES, "n_O"),
-            "P": block((*Q_CLASSES, *_P_KEYS), "n_P", p_rename),
-            "Li": li,
-            "phosphate_clusters": clusters,
-            "per_frame": per_frame,
-        }
-        if r.rdf is not None:
-            out["rdf"] = r.rdf.to_dict()
-        return out
 
 
 def _parse_cutoff_setting(cutoffs: Mapping | Iterable[str] | str | None) -> tuple[dict[str, float], list[str]]:

@@ -1,8 +1,10 @@
 """Tracer diffusion from MD trajectories: windowed MSD (FFT), D with an honest error, Nernst–Einstein σ, D(z).
 
-:class:`DiffusionAnalysis` follows the MDAnalysis analysis contract: settings are validated in ``__init__``,
-:meth:`~DiffusionAnalysis.run` returns ``self``, results live in :attr:`~DiffusionAnalysis.results` (a
-documented dataclass), and reading them before ``run()`` raises :class:`~tfbsim.errors.AnalysisError`.
+:class:`DiffusionAnalysis` follows the analysis contract of :mod:`tfbsim.analysis.base`: settings are
+validated in ``__init__``, :meth:`~DiffusionAnalysis.run` ``(start, stop, step, *, progress)`` returns ``self``,
+results live in :attr:`~DiffusionAnalysis.results` (a :class:`DiffusionResults`, whose ``to_dict()`` is the JSON
+record), and reading them before ``run()`` raises :class:`~tfbsim.errors.AnalysisError`. ``start/stop/step``
+select frames; the time axis follows the selected frames (:mod:`tfbsim.analysis.diffusion_base`).
 Alternate constructors (:meth:`~DiffusionAnalysis.from_ase`, :meth:`~DiffusionAnalysis.from_universe`,
 :meth:`~DiffusionAnalysis.from_file`) name the input type, as in kinisi; every number carries its unit in its
 name. :class:`LayerDiffusion` resolves D by the atoms' z at the time origin (interfaces, slabs).
@@ -23,16 +25,18 @@ Pipeline of :meth:`DiffusionAnalysis.run`
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import AnalysisError
+from .base import AnalysisResults, Progress
 from .diffusion_base import AXES, MSDBase, cell_area_ang2, wrapped_z
 from .diffusion_fit import DiffusionFit
 from .layer_diffusion import LayerDiffusion, LayerDiffusionResults
-from .trajectory import TrajectoryLike
+from .trajectory import Trajectory, TrajectoryLike
 
 __all__ = ["AXES", "DiffusionAnalysis", "DiffusionResults", "LayerDiffusion", "LayerDiffusionResults"]
 
@@ -40,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DiffusionResults:
+class DiffusionResults(AnalysisResults):
     """Results of :class:`DiffusionAnalysis` (every name carries its unit).
 
     Attributes
@@ -74,6 +78,8 @@ class DiffusionResults:
     unwrapped_jumps : int
         Boundary crossings corrected by unwrapping (0 when the input was already unwrapped).
     drift_removed : bool
+    frames : numpy.ndarray of int or None
+        Indices of the analysed frames in the trajectory's selection.
     """
 
     species: str | None
@@ -94,6 +100,7 @@ class DiffusionResults:
     sigma_ne_stderr_S_cm: float | None = None
     unwrapped_jumps: int = 0
     drift_removed: bool = True
+    frames: np.ndarray | None = field(repr=False, default=None)
 
     @property
     def D_cm2_s(self) -> float:
@@ -107,6 +114,11 @@ class DiffusionResults:
 
     def to_dict(self, max_msd_points: int = 1000) -> dict[str, Any]:
         """The JSON record of ``tfbsim analyze diffusion`` (MSD thinned to ``max_msd_points`` lags)."""
+        from ..structures.io import to_jsonable
+
+        return to_jsonable(self._record(max_msd_points))
+
+    def _record(self, max_msd_points: int = 1000) -> dict[str, Any]:
         keep = np.unique(np.round(np.linspace(0, self.n_frames - 1, min(max_msd_points, self.n_frames))).astype(int))
         return {
             "species": self.species,
@@ -147,17 +159,20 @@ class DiffusionAnalysis(MSDBase):
     axis
         ``xyz`` (3-D), ``xy`` (in-plane), ``z`` (normal), ``x``, ``y``, ``xz``, ``yz``.
     frames
-        Frame selection ``"START:STOP:STEP"``.
+        Frame selection ``"START:STOP:STEP"`` read from the source; ``run(start, stop, step)`` selects within
+        it (the time axis follows the selected frames: see :mod:`tfbsim.analysis.diffusion_base`).
     dt_fs
         Time between stored frames (fs); required when the source carries no times.
     temperature_k
         Temperature for σ (K); default from the H5MD metadata.
     fit_start_ps, fit_end_ps
-        Fit window (ps); default 10 %–50 % of the trajectory length.
+        Fit window (ps); default 10 %–50 % of the analysed frames' span.
     max_fit_lags
         At most this many lags enter the GLS fit.
     remove_drift
         Subtract the centre-of-mass drift of ``drift_reference_indices`` (default: all atoms, mass-weighted).
+    drift_reference_indices
+        Atoms whose centre of mass defines the drift (default: all).
     unwrap
         ``None``: unwrap unless the source is known to be unwrapped; ``True``/``False`` forces it.
     haven_ratio
@@ -167,80 +182,108 @@ class DiffusionAnalysis(MSDBase):
     volume_ang3
         Volume holding the carriers (Å³); default: mean cell volume, region estimate, or z-window volume.
 
+    Attributes
+    ----------
+    results : DiffusionResults
+        After :meth:`run`.
+
     Examples
     --------
     >>> res = DiffusionAnalysis("traj.h5md", species="Li").run().results   # doctest: +SKIP
     >>> res.D_cm2_s, res.D_stderr_cm2_s, res.fit.D_ci95_cm2_s                 # doctest: +SKIP
+    >>> res = DiffusionAnalysis("traj.h5md").run(start=100, step=2).results  # doctest: +SKIP
     """
 
-    def __init__(self, trajectory: TrajectoryLike, *, z_window_ang: tuple[float, float] | None = None,
-                 **settings: Any) -> None:
-        super().__init__(trajectory, **settings)
+    def __init__(
+        self,
+        trajectory: TrajectoryLike,
+        *,
+        species: str | Sequence[str] | None = "Li",
+        indices: Sequence[int] | None = None,
+        region: str | None = None,
+        z_window_ang: tuple[float, float] | None = None,
+        axis: str = "xyz",
+        frames: str | slice | None = None,
+        dt_fs: float | None = None,
+        temperature_k: float | None = None,
+        fit_start_ps: float | None = None,
+        fit_end_ps: float | None = None,
+        max_fit_lags: int = 32,
+        remove_drift: bool = True,
+        drift_reference_indices: Sequence[int] | None = None,
+        unwrap: bool | None = None,
+        haven_ratio: float = 1.0,
+        charge_e: float | None = None,
+        volume_ang3: float | None = None,
+    ) -> None:
         if z_window_ang is not None:
             lo, hi = (float(v) for v in z_window_ang)
             if hi <= lo:
                 raise AnalysisError(f"z_window_ang must be (low, high) with low < high, got {z_window_ang}")
             z_window_ang = (lo, hi)
+        super().__init__(
+            trajectory, species=species, indices=indices, region=region, axis=axis, frames=frames, dt_fs=dt_fs,
+            temperature_k=temperature_k, fit_start_ps=fit_start_ps, fit_end_ps=fit_end_ps,
+            max_fit_lags=max_fit_lags, remove_drift=remove_drift, drift_reference_indices=drift_reference_indices,
+            unwrap=unwrap, haven_ratio=haven_ratio, charge_e=charge_e, volume_ang3=volume_ang3,
+        )
         self.z_window_ang = z_window_ang
-        self._results: DiffusionResults | None = None
         self._grid: tuple | None = None
 
-    @property
-    def results(self) -> DiffusionResults:
-        """The results (see :class:`DiffusionResults`); raises before :meth:`run`."""
-        if self._results is None:
-            raise AnalysisError("results are not available yet: call run() first")
-        return self._results
-
-    def run(self, *, progress: bool = False) -> DiffusionAnalysis:
-        """Read the trajectory, compute the MSD and fit D; returns ``self``."""
-        loaded = self._load(progress)
+    def _analyse(self, frames: Trajectory, ids: np.ndarray, progress: Progress) -> DiffusionResults:
+        """Read the selected frames, compute the MSD and fit D."""
+        window = self._window(frames)
+        loaded = self._load(frames, progress)
         weights = None
         n_carriers = float(len(self.indices))
         volume = self.volume_ang3
         if self.z_window_ang is not None:
-            z = wrapped_z(loaded.positions, loaded.cells, np.asarray(self._traj.pbc, dtype=bool))
+            z = wrapped_z(loaded.positions, loaded.cells, np.asarray(frames.pbc, dtype=bool))
             weights = ((z >= self.z_window_ang[0]) & (z < self.z_window_ang[1])).astype(float)
             n_carriers = float(weights.sum(axis=1).mean())
             if volume is None:
                 volume = cell_area_ang2(loaded.cells) * (self.z_window_ang[1] - self.z_window_ang[0])
         elif volume is None and self.region is not None:
-            volume = self._region_volume(loaded.cells)
-        elif volume is None and np.all(self._traj.pbc):
+            volume = self._region_volume(frames, loaded.cells)
+        elif volume is None and np.all(frames.pbc):
             volume = float(np.mean(np.abs(np.linalg.det(loaded.cells))))
         msd, _, grid, grid_sums, grid_counts = self._sums(loaded, weights, progress)
-        fit = self._fit(grid, grid_sums, grid_counts, self.axis, self.fit_start_ps, self.fit_end_ps)
+        fit = self._fit(window, grid, grid_sums, grid_counts, self.axis, window.fit_start_ps, window.fit_end_ps)
         self._grid = (grid, grid_sums, grid_counts)
+        self._run_window = window
         charge, sigma, sigma_err = self._sigma(fit, n_carriers, volume)
         comps = list(AXES[self.axis])
-        self._results = DiffusionResults(
-            species=self.species, axis=self.axis, n_atoms=fit.n_atoms, n_frames=self.n_frames,
-            dt_fs=self.dt_ps * 1000.0,
+        logger.info("D = %.4g ± %.2g cm²/s from %d atoms", fit.D_cm2_s, fit.D_stderr_cm2_s, fit.n_atoms)
+        return DiffusionResults(
+            species=self.species, axis=self.axis, n_atoms=fit.n_atoms, n_frames=window.n_frames,
+            dt_fs=window.dt_ps * 1000.0,
             temperature_k=None if self.temperature_k is None else float(self.temperature_k),
-            lag_ps=np.arange(self.n_frames) * self.dt_ps, msd_ang2=msd[:, comps].sum(axis=1),
+            lag_ps=np.arange(window.n_frames) * window.dt_ps, msd_ang2=msd[:, comps].sum(axis=1),
             msd_components_ang2=msd, fit=fit, volume_ang3=volume, n_carriers=n_carriers, charge_e=charge,
             haven_ratio=self.haven_ratio, sigma_ne_S_cm=sigma, sigma_ne_stderr_S_cm=sigma_err,
-            unwrapped_jumps=loaded.jumps, drift_removed=self.remove_drift,
+            unwrapped_jumps=loaded.jumps, drift_removed=self.remove_drift, frames=ids,
         )
-        logger.info("D = %.4g ± %.2g cm²/s from %d atoms", fit.D_cm2_s, fit.D_stderr_cm2_s, fit.n_atoms)
-        return self
 
     def fit(self, *, fit_start_ps: float | None = None, fit_end_ps: float | None = None,
             axis: str | None = None) -> DiffusionFit:
-        """Refit D over another window or axis without re-reading the trajectory (after :meth:`run`)."""
-        if self._grid is None:
+        """Refit D over another window or axis without re-reading the trajectory (after :meth:`run`).
+
+        The defaults are the window and axis of the last :meth:`run`.
+        """
+        if self._grid is None or self._run_window is None:
             raise AnalysisError("nothing to refit yet: call run() first")
         axis = self.axis if axis is None else axis
         if axis not in AXES:
             raise AnalysisError(f"unknown axis {axis!r}; choose one of {', '.join(AXES)}")
-        start = self.fit_start_ps if fit_start_ps is None else fit_start_ps
-        end = self.fit_end_ps if fit_end_ps is None else fit_end_ps
-        return self._fit(*self._grid, axis, start, end)
+        window = self._run_window
+        start = window.fit_start_ps if fit_start_ps is None else fit_start_ps
+        end = window.fit_end_ps if fit_end_ps is None else fit_end_ps
+        return self._fit(window, *self._grid, axis, start, end)
 
-    def _region_volume(self, cells: np.ndarray) -> float:
-        """Estimate a region's volume: in-plane area × z-extent of all its atoms in the first frame."""
-        first = self._traj.first()
-        members = np.flatnonzero(self._traj.regions == self.region)
+    def _region_volume(self, frames: Trajectory, cells: np.ndarray) -> float:
+        """Estimate a region's volume: in-plane area × z-extent of all its atoms in the first analysed frame."""
+        first = frames.first()
+        members = np.flatnonzero(frames.regions == self.region)
         z = wrapped_z(first.positions[members][None], first.cell.array[None], np.asarray(first.pbc))[0]
         volume = cell_area_ang2(cells) * float(z.max() - z.min())
         logger.warning(

@@ -1,10 +1,26 @@
 """Shared machinery of the MSD analyses: settings, atom selection, streaming, unwrapping, FFT sums, GLS fit, σ.
 
-:class:`MSDBase` validates the settings common to :class:`~tfbsim.analysis.diffusion.DiffusionAnalysis` and
-:class:`~tfbsim.analysis.layer_diffusion.LayerDiffusion`, selects the atoms, streams the trajectory into
-unwrapped, drift-corrected positions, computes per-atom MSD sums on a lag grid, fits D
-(:mod:`tfbsim.analysis.diffusion_fit`) and the Nernst–Einstein conductivity (:mod:`tfbsim.analysis.transport`).
-:func:`wrapped_z` and :func:`cell_area_ang2` are the geometry helpers of the z-resolved analyses.
+:class:`MSDBase` (a :class:`~tfbsim.analysis.base.TrajectoryAnalysis`) validates the settings common to
+:class:`~tfbsim.analysis.diffusion.DiffusionAnalysis` and :class:`~tfbsim.analysis.layer_diffusion.LayerDiffusion`,
+selects the atoms, streams the trajectory into unwrapped, drift-corrected positions, computes per-atom MSD sums
+on a lag grid, fits D (:mod:`tfbsim.analysis.diffusion_fit`) and the Nernst–Einstein conductivity
+(:mod:`tfbsim.analysis.transport`). :func:`wrapped_z` and :func:`cell_area_ang2` are the geometry helpers of the
+z-resolved analyses.
+
+Frames and the time axis
+------------------------
+``run(start, stop, step)`` selects frames of the trajectory (within ``frames=`` of ``__init__``) with Python
+slice semantics; the MSD is then computed over *those* frames only, as if they were the stored trajectory:
+
+- every selected frame is a time origin, and the lag axis is ``lag_ps = k * dt_ps`` for ``k = 0 ...
+  n_selected - 1``, where ``dt_ps`` is the time between consecutive *selected* frames (``step`` times the
+  stored spacing); absolute times only enter through that spacing (the first selected frame is lag 0);
+- the selected frames must be equally spaced in time and at least 3;
+- the default fit window is 10 %–50 % of the selected span; a ``fit_end_ps`` beyond the selected span raises
+  :class:`~tfbsim.errors.AnalysisError` (``__init__`` already checks it against the whole selection).
+
+Unwrapping works between consecutive *selected* frames: a large ``step`` on wrapped input can miss boundary
+crossings (a warning says so when frames are too far apart).
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnalysisError, TrajectoryError
+from .base import Progress, TrajectoryAnalysis
 from .diffusion_fit import DiffusionFit, fit_msd_line
 from .msd import fft_chunk_atoms, lag_grid, msd_sums, unwrap_positions_step
 from .trajectory import Trajectory, TrajectoryLike
@@ -33,6 +50,16 @@ AXES: dict[str, tuple[int, ...]] = {"xyz": (0, 1, 2), "xy": (0, 1), "xz": (0, 2)
 _GRID_POINTS = 500  # per-atom sums are kept at this many lags for (re)fitting
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Time axis of the analysed frames: their number, spacing (ps) and the fit window (ps)."""
+
+    n_frames: int
+    dt_ps: float
+    fit_start_ps: float
+    fit_end_ps: float
+
+
 @dataclass
 class _Loaded:
     positions: np.ndarray  # (F, n, 3) unwrapped, drift-corrected, Å
@@ -40,8 +67,14 @@ class _Loaded:
     jumps: int
 
 
-class MSDBase:
-    """Settings, selection, streaming and unwrapping shared by the diffusion analyses."""
+class MSDBase(TrajectoryAnalysis):
+    """Settings, selection, streaming and unwrapping shared by the diffusion analyses.
+
+    Parameters are documented on :class:`~tfbsim.analysis.diffusion.DiffusionAnalysis`; subclasses implement
+    :meth:`_analyse` with :meth:`_window`, :meth:`_load`, :meth:`_sums` and :meth:`_fit`.
+    """
+
+    name = "reading frames"
 
     def __init__(
         self,
@@ -74,21 +107,8 @@ class MSDBase:
             raise AnalysisError(f"volume_ang3 must be positive, got {volume_ang3}")
         if max_fit_lags < 2:
             raise AnalysisError(f"max_fit_lags must be at least 2, got {max_fit_lags}")
-        if isinstance(trajectory, Trajectory) and frames is None and dt_fs is None:
-            self._traj = trajectory
-        else:
-            self._traj = Trajectory(trajectory, frames=frames, dt_fs=dt_fs)
+        super().__init__(trajectory, frames=frames, dt_fs=dt_fs)
         traj = self._traj
-        if traj.n_frames < 3:
-            raise AnalysisError(f"an MSD needs at least 3 frames, the selection has {traj.n_frames}")
-        times = traj.require_times()
-        steps = np.diff(times)
-        self.dt_ps = float(np.median(steps))
-        if self.dt_ps <= 0 or not np.allclose(steps, self.dt_ps, rtol=1e-3, atol=1e-9):
-            raise AnalysisError(
-                "stored frames are not equally spaced in time (time steps from "
-                f"{steps.min():g} to {steps.max():g} ps); select an evenly sampled range with frames= / --frames"
-            )
         if indices is not None:
             sel = np.unique(np.asarray(indices, dtype=int))
             if sel.size and (sel.min() < 0 or sel.max() >= traj.n_atoms):
@@ -119,40 +139,73 @@ class MSDBase:
         self.charge_e = charge_e
         self.volume_ang3 = volume_ang3
         self.temperature_k = temperature_k if temperature_k is not None else traj.metadata.get("temperature_k")
-        self.n_frames = traj.n_frames
-        total_ps = (self.n_frames - 1) * self.dt_ps
-        start = 0.1 * total_ps if fit_start_ps is None else float(fit_start_ps)
-        start = max(start, self.dt_ps)
-        end = float(fit_end_ps) if fit_end_ps is not None else (0.5 * total_ps if start < 0.5 * total_ps else total_ps)
-        if start < 0 or end <= start:
-            raise AnalysisError(f"the fit window must satisfy 0 <= fit_start_ps < fit_end_ps, got {start:g}–{end:g}")
-        if end > total_ps * (1 + 1e-9):
-            raise AnalysisError(f"fit_end_ps = {end:g} exceeds the trajectory length {total_ps:g} ps")
-        self.fit_start_ps, self.fit_end_ps = start, end
-        self._loaded: _Loaded | None = None
+        self._fit_setting = (fit_start_ps, fit_end_ps)
+        # the whole selection must allow an MSD and the fit window: bad settings fail here, not in run()
+        window = self._window(traj)
+        self.n_frames, self.dt_ps = window.n_frames, window.dt_ps
+        self.fit_start_ps, self.fit_end_ps = window.fit_start_ps, window.fit_end_ps
+        self._run_window: _Window | None = None
 
     # ---------------------------------------------------------------------------------- alternate constructors
     @classmethod
     def from_ase(cls, frames: Sequence[Any], *, dt_fs: float | None = None, **settings: Any):
-        """From a list of :class:`ase.Atoms` (``dt_fs``: time between frames, unless ``info['time_ps']``)."""
+        """From a list of :class:`ase.Atoms` (``dt_fs``: time between frames, unless ``info['time_ps']``).
+
+        ``settings``: the keyword settings of ``__init__``.
+        """
         return cls(list(frames), dt_fs=dt_fs, **settings)
 
     @classmethod
     def from_universe(cls, universe: Any, **settings: Any):
-        """From an MDAnalysis Universe (times from its timesteps unless ``dt_fs`` is given)."""
+        """From an MDAnalysis Universe (times from its timesteps unless ``dt_fs`` is given).
+
+        ``settings``: the keyword settings of ``__init__``.
+        """
         return cls(universe, **settings)
 
     @classmethod
     def from_file(cls, path: Any, *, dt_fs: float | None = None, **settings: Any):
-        """From a tfbsim H5MD file (time, temperature from its metadata) or any ASE-readable trajectory."""
+        """From a tfbsim H5MD file (time, temperature from its metadata) or any ASE-readable trajectory.
+
+        ``settings``: the keyword settings of ``__init__``.
+        """
         return cls(path, dt_fs=dt_fs, **settings)
 
+    # ------------------------------------------------------------------------------------------ time axis
+    def _window(self, frames: Trajectory) -> _Window:
+        """Spacing and fit window of ``frames`` (see the module docstring); raises when they allow no MSD."""
+        if frames.n_frames < 3:
+            raise AnalysisError(f"an MSD needs at least 3 frames, the selection has {frames.n_frames}")
+        times = frames.require_times()
+        steps = np.diff(times)
+        dt_ps = float(np.median(steps))
+        if dt_ps <= 0 or not np.allclose(steps, dt_ps, rtol=1e-3, atol=1e-9):
+            raise AnalysisError(
+                "stored frames are not equally spaced in time (time steps from "
+                f"{steps.min():g} to {steps.max():g} ps); select an evenly sampled range with frames= / --frames"
+            )
+        fit_start_ps, fit_end_ps = self._fit_setting
+        total_ps = (frames.n_frames - 1) * dt_ps
+        start = 0.1 * total_ps if fit_start_ps is None else float(fit_start_ps)
+        start = max(start, dt_ps)
+        if fit_end_ps is not None:
+            end = float(fit_end_ps)
+        else:
+            end = 0.5 * total_ps if start < 0.5 * total_ps else total_ps
+        if start < 0 or end <= start:
+            raise AnalysisError(
+                f"the fit window must satisfy 0 <= fit_start_ps < fit_end_ps, got {start:g}–{end:g}"
+            )
+        if end > total_ps * (1 + 1e-9):
+            raise AnalysisError(f"fit_end_ps = {end:g} exceeds the trajectory length {total_ps:g} ps")
+        return _Window(n_frames=frames.n_frames, dt_ps=dt_ps, fit_start_ps=start, fit_end_ps=end)
+
     # ------------------------------------------------------------------------------------------- loading
-    def _load(self, progress: bool = False) -> _Loaded:
-        """Stream the trajectory into unwrapped, drift-corrected positions of the selected atoms."""
-        traj = self._traj
+    def _load(self, frames: Trajectory, progress: Progress = False) -> _Loaded:
+        """Stream ``frames`` into unwrapped, drift-corrected positions of the selected atoms."""
+        traj = frames
         sel = self.indices
-        n_frames = self.n_frames
+        n_frames = frames.n_frames
         do_unwrap = (traj.unwrapped is not True) if self.unwrap is None else bool(self.unwrap)
         ref = None
         if self.remove_drift:
@@ -176,11 +229,7 @@ class MSDBase:
         jumps, max_fraction = 0, 0.0
         prev_w = prev_u = None
         cached_cell, inverse = None, None
-        iterator = traj.iter_positions(read_idx)
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, total=n_frames, desc="reading frames", unit="frame")
+        iterator = self._positions(frames, progress, indices=read_idx)
         k = -1
         for k, (pos, cell) in enumerate(iterator):
             if k >= n_frames:
@@ -219,7 +268,7 @@ class MSDBase:
             positions -= (com - com[0])[:, None, :]
         return _Loaded(positions=positions, cells=cells, jumps=jumps)
 
-    def _sums(self, loaded: _Loaded, weights: np.ndarray | None, progress: bool = False):
+    def _sums(self, loaded: _Loaded, weights: np.ndarray | None, progress: Progress = False):
         """Mean MSD per component (F, 3), total counts (F,), and per-atom sums/counts on the lag grid."""
         pos = loaded.positions
         n_frames, n_atoms, _ = pos.shape
@@ -230,7 +279,7 @@ class MSDBase:
         total_counts = np.zeros(n_frames)
         chunk = fft_chunk_atoms(n_frames)
         starts = range(0, n_atoms, chunk)
-        if progress:
+        if progress is True:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="MSD (FFT)", unit="block")
@@ -246,10 +295,11 @@ class MSDBase:
             msd = np.where(total_counts[:, None] > 0, total / np.maximum(total_counts, 1)[:, None], np.nan)
         return msd, total_counts, grid, grid_sums, grid_counts
 
-    def _fit(self, grid, grid_sums, grid_counts, axis: str, start: float, end: float) -> DiffusionFit:
+    def _fit(self, window: _Window, grid, grid_sums, grid_counts, axis: str, start: float,
+             end: float) -> DiffusionFit:
         comps = list(AXES[axis])
         fit = fit_msd_line(
-            grid, grid_sums[:, :, comps].sum(axis=2), grid_counts, dt_ps=self.dt_ps, n_frames=self.n_frames,
+            grid, grid_sums[:, :, comps].sum(axis=2), grid_counts, dt_ps=window.dt_ps, n_frames=window.n_frames,
             n_dimensions=len(comps), fit_start_ps=start, fit_end_ps=end, max_fit_lags=self.max_fit_lags,
         )
         _check_fit(fit)

@@ -1,10 +1,11 @@
 """Interphase composition of an interface trajectory: what forms where, layer by layer, and how fast it grows.
 
-:class:`Interphase` follows the MDAnalysis analysis contract: settings go into ``__init__``, ``run(start,
-stop, step)`` analyses the frames and returns ``self``, and the numbers live in ``results`` (reading them
-before ``run()`` raises :class:`~tfbsim.errors.AnalysisError`). Every atom of every frame gets a local-
-environment class (:mod:`tfbsim.analysis.environments`: ``Li_metal``, ``Li2O``, ``Li3N``, ``Li3P``,
-``phosphate_O``, ``lipon_N`` ...); the classes are then binned along the interface normal.
+:class:`Interphase` follows the analysis contract of :mod:`tfbsim.analysis.base`: settings go into
+``__init__``, ``run(start, stop, step)`` analyses the frames and returns ``self``, and the numbers live in
+``results`` (an :class:`~tfbsim.analysis.interphase_results.InterphaseResults`, whose ``to_dict()`` is the
+JSON record; reading ``results`` before ``run()`` raises :class:`~tfbsim.errors.AnalysisError`). Every atom
+of every frame gets a local-environment class (:mod:`tfbsim.analysis.environments`: ``Li_metal``, ``Li2O``,
+``Li3N``, ``Li3P``, ``phosphate_O``, ``lipon_N`` ...); the classes are then binned along the interface normal.
 
 What is computed
 ----------------
@@ -44,13 +45,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
 from ..errors import AnalysisError, ConfigError
+from .base import Progress, TrajectoryAnalysis
 from .environments import (
     CLASSES,
     FORMULA_UNITS,
@@ -62,7 +65,8 @@ from .environments import (
     classify_environment_bonds,
     definitions,
 )
-from .growth import fit_growth
+from .growth import GrowthFit, fit_growth
+from .interphase_results import InterphaseResults
 from .neighbours import bonds
 from .trajectory import Trajectory, TrajectoryLike
 from .zprofile import (
@@ -77,7 +81,7 @@ from .zprofile import (
     periodic_runs,
 )
 
-__all__ = ["Interphase"]
+__all__ = ["Interphase", "InterphaseResults"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +90,11 @@ _CI = {name: k for k, name in enumerate(CLASSES)}
 _PHASES = tuple(dict.fromkeys(p for p in PHASE_OF_CLASS.values() if p is not None))
 
 
-class Interphase:
+class Interphase(TrajectoryAnalysis):
     """Local-environment classes binned along the interface normal, interphase extent, growth and product order.
+
+    ``run(start, stop, step, *, progress)`` analyses frames ``start:stop:step`` of the selection and returns
+    ``self`` (:class:`~tfbsim.analysis.base.TrajectoryAnalysis`).
 
     Parameters
     ----------
@@ -120,33 +127,18 @@ class Interphase:
 
     Attributes
     ----------
-    results : MDAnalysis.analysis.base.Results
-        Available after :meth:`run`:
-
-        ``n_frames``, ``frames`` (indices into the selected frames), ``times_ps`` ((n_frames,) or None);
-        ``axis``; ``n_bins``, ``bin_edges_ang`` ((n_bins + 1,), mean cell length), ``bin_centres_ang``,
-        ``bin_width_ang``, ``cell_length_ang`` and ``area_ang2`` (per frame); ``classes`` (:data:`CLASSES`);
-        ``elements``; ``class_counts_per_frame`` ((n_frames, n_classes, n_bins) int);
-        ``class_fraction_per_frame`` ((n_frames, n_classes, n_bins) float32); ``class_fraction_by_bin`` ({class:
-        (n_bins,)} over the frames); ``element_density_per_frame_ang3`` ((n_frames, n_elements, n_bins) Å⁻³,
-        float32);
-        ``element_density_ang3`` ({element: (n_bins,)}); ``mass_density_per_frame_g_cm3`` and
-        ``mass_density_g_cm3``; ``class_totals_per_frame`` ({class: (n_frames,)}); census of the last frame:
-        ``class_counts``, ``subtype_counts``, ``formula_units``, ``class_counts_by_region``,
-        ``formula_units_by_region``; ``interphase`` (dict of per-frame arrays ``time_ps``, ``thickness_ang``,
-        ``z_lo_ang``, ``z_hi_ang``, ``front_ang``, ``total_thickness_ang``, ``n_segments``,
-        ``n_product_sites``, plus ``growth`` (:class:`~tfbsim.analysis.growth.GrowthFit`)); ``layers`` (list of
-        ``{phase, z_lo_ang, z_hi_ang, thickness_ang}``); ``li_metal`` (``{z_lo_ang, z_hi_ang, thickness_ang}``
-        or None); ``product_order_from_li``; ``product_peaks_ang`` and ``product_distance_from_li_ang``
-        ({class: Å}); ``product_side`` (``"+z"``/``"-z"`` from the metal, or None); ``last_environments``
-        (:class:`~tfbsim.analysis.environments.Environments` of the last frame).
+    results : InterphaseResults
+        Available after :meth:`run` (profiles, census, per-frame extent and growth, layers, product order;
+        ``results.to_dict()`` is the JSON record).
 
     Examples
     --------
     >>> ia = Interphase("run/traj.h5md", bin_ang=1.0).run(step=10)      # doctest: +SKIP
     >>> ia.results.interphase["thickness_ang"][-1], ia.results.product_order_from_li   # doctest: +SKIP
-    >>> write_json("interphase.json", ia.to_dict())                      # doctest: +SKIP
+    >>> write_json("interphase.json", ia.results.to_dict())              # doctest: +SKIP
     """
+
+    name = "interphase"
 
     def __init__(
         self,
@@ -172,12 +164,7 @@ class Interphase:
         self.max_gap_ang = float(max_gap_ang)
         self.axis_index = axis_index(axis)
         self.axis = AXES[self.axis_index]
-        if isinstance(trajectory, Trajectory):
-            if frames is not None or dt_fs is not None:
-                raise ConfigError("pass frames/dt_fs when building the Trajectory, or pass the source instead")
-            self._traj = trajectory
-        else:
-            self._traj = Trajectory(trajectory, frames=frames, dt_fs=dt_fs)
+        super().__init__(trajectory, frames=frames, dt_fs=dt_fs)
         traj = self._traj
         present = sorted(set(traj.symbols.tolist()))
         if not set(present) & set(RECOGNISED_ELEMENTS):
@@ -191,15 +178,6 @@ class Interphase:
         length, _ = check_normal_axis(cell, self.pbc, self.axis_index, where="first frame")
         self.bin_ang = float(bin_ang) if isinstance(bin_ang, (int, float)) else bin_ang
         self.n_bins = n_bins_for(length, self.bin_ang)
-        self._results: Any = None
-
-    # ------------------------------------------------------------------------------------------ results
-    @property
-    def results(self) -> Any:
-        """The results container (see the class docstring); raises before :meth:`run`."""
-        if self._results is None:
-            raise AnalysisError("Interphase results are not available yet: call run() first")
-        return self._results
 
     def atom_environments(self, atoms) -> Environments:
         """Per-atom classes of one frame with this analysis' settings."""
@@ -207,24 +185,15 @@ class Interphase:
         return classify_environment_bonds(bl, self.settings)
 
     # ------------------------------------------------------------------------------------------ running
-    def run(self, start: int | None = None, stop: int | None = None, step: int | None = None, *,
-            progress: bool = False) -> Interphase:
-        """Analyse frames ``start:stop:step`` of the selected frames; returns ``self``.
+    def _analyse(self, frames: Trajectory, ids: np.ndarray, progress: Progress) -> InterphaseResults:
+        """Classify, bin and census the selected frames (see :meth:`run` and the module docstring).
 
         Raises
         ------
-        AnalysisError
-            The selection contains no frame.
         TrajectoryError
             A frame's cell violates the axis rules (see :func:`~tfbsim.analysis.zprofile.check_normal_axis`).
         """
-        traj = self._traj
-        ids = np.arange(traj.n_frames)[slice(start, stop, step)]
-        if len(ids) == 0:
-            raise AnalysisError(
-                f"the frame selection start={start}, stop={stop}, step={step} selects none of the "
-                f"{traj.n_frames} frames; widen it"
-            )
+        traj = frames
         symbols = traj.symbols.astype(str)
         elements = sorted(set(symbols.tolist()), key=lambda el: atomic_numbers.get(el, 0))
         el_code = np.array([elements.index(s) for s in symbols])
@@ -236,7 +205,7 @@ class Interphase:
         lengths, areas = np.zeros(nf), np.zeros(nf)
         env = None
         k = self.axis_index
-        for f, (positions, cell) in enumerate(self._frames(ids, progress)):
+        for f, (positions, cell) in enumerate(self._positions(frames, progress)):
             lengths[f], areas[f] = check_normal_axis(cell, self.pbc, k, where=f"frame {int(ids[f])}")
             bl = bonds(positions, self.settings.cutoffs_ang, symbols=symbols, cell=cell, pbc=self.pbc)
             env = classify_environment_bonds(bl, self.settings)
@@ -245,33 +214,11 @@ class Interphase:
             el_counts[f] = np.bincount(el_code * nb + b, minlength=ne * nb).reshape(ne, nb)
             mass[f] = np.bincount(b, weights=masses, minlength=nb)
         assert env is not None
-        self._conclude(ids, elements, class_counts, el_counts, mass, lengths, areas, env)
-        return self
-
-    def _frames(self, ids: np.ndarray, progress: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        wanted = set(ids.tolist())
-        last = int(ids.max())
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(ids), desc="interphase", unit="frame")
-        try:
-            for i, frame in enumerate(self._traj.iter_positions()):
-                if i in wanted:
-                    yield frame
-                    if bar is not None:
-                        bar.update()
-                if i >= last:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
+        return self._conclude(frames, ids, elements, class_counts, el_counts, mass, lengths, areas, env)
 
     # ---------------------------------------------------------------------------------------- analysis
-    def _conclude(self, ids, elements, class_counts, el_counts, mass, lengths, areas, env) -> None:
-        from MDAnalysis.analysis.base import Results
-
+    def _conclude(self, frames, ids, elements, class_counts, el_counts, mass, lengths, areas,
+                  env) -> InterphaseResults:
         nf, nc, nb = class_counts.shape
         mean_length = float(lengths.mean())
         bin_volume = areas * lengths / nb  # (nf,) Å³
@@ -284,8 +231,8 @@ class Interphase:
         el_density = (el_counts / bin_volume[:, None, None]).astype(np.float32)
         mass_density = mass / bin_volume[:, None] * _AMU_ANG3_TO_G_CM3
 
-        times = self._traj.times_ps
-        times = None if times is None else np.asarray(times, dtype=float)[ids]
+        times = frames.times_ps
+        times = None if times is None else np.asarray(times, dtype=float)
         extents = [self._extent(class_counts[f], lengths[f]) for f in range(nf)]
         inter = {key: np.array([e[key] for e in extents], dtype=float)
                  for key in ("thickness_ang", "z_lo_ang", "z_hi_ang", "front_ang", "total_thickness_ang")}
@@ -294,14 +241,12 @@ class Interphase:
         inter["frame"] = ids
         inter["time_ps"] = times
         if times is None:
-            from .growth import GrowthFit
-
             why = "the trajectory has no times; pass dt_fs (--dt-fs) for a growth fit"
             inter["growth"] = GrowthFit("insufficient", 0, 0.0, reason=why)
         else:
             inter["growth"] = fit_growth(times, inter["thickness_ang"])
 
-        res = Results()
+        res = SimpleNamespace()  # staged here, frozen into InterphaseResults below
         res.n_frames = nf
         res.frames = ids
         res.times_ps = times
@@ -326,10 +271,12 @@ class Interphase:
         res.interphase = inter
         res.product_classes = self.product_classes
         res.threshold = self.threshold
+        res.max_gap_ang = self.max_gap_ang
+        res.definitions = definitions(self.settings, self.product_classes)
         self._census(res, env)
         self._layers(res, summed, summed_total, mean_length)
         self._order(res, summed, summed_total, mean_length, nf)
-        self._results = res
+        return InterphaseResults(**vars(res))
 
     def _max_gap_bins(self, length: float) -> int:
         return int(math.floor(self.max_gap_ang / (length / self.n_bins) + 1e-9))
@@ -440,62 +387,6 @@ class Interphase:
         res.product_order_from_li = [c for _, _, c, _ in found]
         res.product_peaks_ang = {c: z for _, _, c, z in found}
         res.product_distance_from_li_ang = {c: d for d, _, c, _ in found}
-
-    # ---------------------------------------------------------------------------------------- export
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: the ``tfbsim analyze interphase --json`` schema (see the module docstring)."""
-        r = self.results
-        inter = r.interphase
-        defs = definitions(self.settings, self.product_classes)
-        defs.update({
-            "axis": f"interface normal; bins are equal slices of the cell along it, edges from the mean cell "
-                    f"length over {r.n_frames} frame(s)",
-            "element_density_ang3": "atoms per Å³ in each bin, mean over frames",
-            "mass_density_g_cm3": "mass density in each bin (g/cm³), mean over frames",
-            "class_fraction_by_bin": "atoms of the class in the bin / all atoms in the bin, counts summed over "
-                                     "frames",
-            "class_counts": "atoms per class in the last analysed frame",
-            "interphase": f"per frame: the run of bins whose atoms other than Li_ion are >= {self.threshold:g} "
-                          "product classes and that touches the Li metal (else the longest); z_hi = z_lo + "
-                          "thickness (may exceed the cell length when the run wraps); front = edge away from the "
-                          "Li metal, wrapped into the cell",
-            "product_order_from_li": "product classes ordered by the distance of their peak bin from the Li "
-                                     "metal, on the side holding more product",
-            "threshold": self.threshold,
-            "max_gap_ang": self.max_gap_ang,
-        })
-        growth = inter["growth"]
-        times = inter["time_ps"]
-        return {
-            "axis": r.axis,
-            "bin_edges_ang": r.bin_edges_ang,
-            "element_density_ang3": dict(r.element_density_ang3),
-            "class_fraction_by_bin": dict(r.class_fraction_by_bin),
-            "class_counts": dict(r.class_counts),
-            "formula_units": dict(r.formula_units),
-            "interphase": {
-                "time_ps": times if times is not None else [None] * r.n_frames,
-                "thickness_ang": inter["thickness_ang"],
-                "z_lo_ang": inter["z_lo_ang"],
-                "z_hi_ang": inter["z_hi_ang"],
-                "front_ang": inter["front_ang"],
-                "total_thickness_ang": inter["total_thickness_ang"],
-                "n_product_sites": inter["n_product_sites"],
-                "frame": inter["frame"],
-                "growth": growth.to_dict(),
-            },
-            "product_order_from_li": list(r.product_order_from_li),
-            "definitions": defs,
-            "n_frames": r.n_frames,
-            "mass_density_g_cm3": r.mass_density_g_cm3,
-            "subtype_counts": r.subtype_counts,
-            "class_counts_by_region": r.class_counts_by_region,
-            "formula_units_by_region": r.formula_units_by_region,
-            "layers": r.layers,
-            "li_metal": r.li_metal,
-            "product_peaks_ang": r.product_peaks_ang,
-        }
-
 
 def _touches(run: tuple[int, int], other: tuple[int, int], gap: int, nb: int) -> bool:
     """Whether periodic runs ``run`` and ``other`` overlap or are at most ``gap`` bins apart."""

@@ -174,12 +174,14 @@ def plot_coordination(data, path: str | os.PathLike | None = None) -> Figure:
     Parameters
     ----------
     data
-        :meth:`tfbsim.analysis.coordination.Coordination.to_dict` output (or the JSON file's content).
+        ``Coordination(...).run().results.to_dict()`` (or the JSON file's content, or the results object).
     path
         PNG to write (atomically); nothing is written when None.
     """
     import numpy as np
 
+    if not isinstance(data, dict):  # CoordinationResults, or the run Coordination itself
+        data = getattr(data, "results", data).to_dict()
     fig, axes = new_figure(2, 3, figsize=(13.0, 7.0))
     blocks = [
         (axes[0, 0], "N", ("N0", "Na", "Nd", "Nt", "N_over"), "N species"),

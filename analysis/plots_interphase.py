@@ -1,7 +1,8 @@
 """Figures of the interphase analysis: stacked class-fraction profile along the normal, thickness vs time.
 
-Each function takes the dict of :meth:`tfbsim.analysis.interphase.Interphase.to_dict` (or the JSON file's
-content, or the :class:`~tfbsim.analysis.interphase.Interphase` itself), returns a
+Each function takes the dict of ``Interphase(...).run().results.to_dict()`` (or the JSON file's content, the
+:class:`~tfbsim.analysis.interphase_results.InterphaseResults`, or the run
+:class:`~tfbsim.analysis.interphase.Interphase` itself), returns a
 :class:`matplotlib.figure.Figure` and writes a PNG when ``path`` is given (atomically).
 """
 
@@ -29,9 +30,11 @@ CLASS_COLOURS: dict[str, str] = {
 
 
 def _as_dict(data: Any) -> dict:
-    if hasattr(data, "to_dict") and not isinstance(data, dict):
-        return data.to_dict()
-    return data
+    if isinstance(data, dict):
+        return data
+    if hasattr(data, "results"):  # the analysis itself
+        data = data.results
+    return data.to_dict() if hasattr(data, "to_dict") else data
 
 
 def _floats(values) -> np.ndarray:

@@ -15,6 +15,10 @@ counted, also when ``r_max_ang`` exceeds half the cell.
 
 :func:`first_minimum` locates the first minimum after the first peak, the usual choice of a bond cutoff
 (``Coordination(cutoffs="rdf")``).
+
+:class:`RDF` is the analysis class (the contract of :mod:`tfbsim.analysis.base`: settings in ``__init__``,
+``run(start, stop, step)`` returns ``self``, typed :class:`RDFResult` in ``results``); :func:`partial_rdf` is
+the one-call function and :class:`RDFAccumulator` the frame-by-frame accumulator both use.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnalysisError, ConfigError, TrajectoryError
+from .base import AnalysisResults, Progress, TrajectoryAnalysis
 from .neighbours import _as_pbc, _check_cell, _split_pair, bonds, parse_cutoffs
 from .trajectory import Trajectory, TrajectoryLike
 
-__all__ = ["RDFResult", "RDFAccumulator", "partial_rdf", "first_minimum", "parse_pairs"]
+__all__ = ["RDF", "RDFResult", "RDFAccumulator", "partial_rdf", "first_minimum", "parse_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ def parse_pairs(pairs: Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
-class RDFResult:
+class RDFResult(AnalysisResults):
     """Partial RDFs averaged over frames.
 
     Attributes
@@ -84,8 +89,8 @@ class RDFResult:
         """Running coordination number of ``pair`` at distance ``r_ang`` (Å), linearly interpolated."""
         return float(np.interp(r_ang, self.edges_ang[1:], self.cn[pair]))
 
-    def to_dict(self) -> dict:
-        """JSON-ready dict: ``r_ang``, ``g``, ``cn``, ``first_minimum_ang``, ``n_frames``."""
+    def _record(self) -> dict:
+        """``r_ang``, ``g``, ``cn``, ``first_minimum_ang`` (Å or None per pair), ``n_frames``."""
         return {
             "n_frames": self.n_frames,
             "r_ang": self.r_ang,
@@ -177,6 +182,75 @@ class RDFAccumulator:
         )
 
 
+class RDF(TrajectoryAnalysis):
+    """Partial g(r) and running coordination numbers of element pairs over a trajectory.
+
+    Parameters
+    ----------
+    trajectory
+        Anything :class:`tfbsim.analysis.trajectory.Trajectory` accepts, or a Trajectory.
+    pairs
+        Element pairs, e.g. ``["P-O", "Li-N"]``; for ``A-B`` the coordination number counts B around A.
+    r_max_ang, bin_width_ang
+        Range and bin width (Å).
+    frames
+        Frame selection read from the source (``"START:STOP:STEP"``); ``run()`` selects within it.
+    dt_fs
+        Time between stored frames (fs) when the source has no times (not needed for g(r)).
+
+    Attributes
+    ----------
+    results : RDFResult
+        After :meth:`run`.
+
+    Raises
+    ------
+    ConfigError
+        No or unknown pairs, a non-positive range or bin width.
+    TrajectoryError
+        The cell is not periodic along all three axes (the density needs a volume).
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> rdf = RDF(bulk("Cu", "fcc", a=3.61), ["Cu-Cu"], r_max_ang=3.0).run().results
+    >>> round(rdf.cn_at("Cu-Cu", 2.9), 1)
+    12.0
+    """
+
+    name = "g(r)"
+
+    def __init__(
+        self,
+        trajectory: TrajectoryLike,
+        pairs: Iterable[str | tuple[str, str]],
+        *,
+        r_max_ang: float = 5.0,
+        bin_width_ang: float = 0.02,
+        frames: str | slice | None = None,
+        dt_fs: float | None = None,
+    ) -> None:
+        super().__init__(trajectory, frames=frames, dt_fs=dt_fs)
+        self.pairs = parse_pairs(pairs)
+        self.r_max_ang = float(r_max_ang)
+        self.bin_width_ang = float(bin_width_ang)
+        # validates the range and bin width
+        RDFAccumulator(self._traj.symbols, self.pairs, r_max_ang=self.r_max_ang, bin_width_ang=self.bin_width_ang)
+        pbc = _as_pbc(self._traj.pbc)
+        if not pbc.all():
+            raise TrajectoryError(
+                "g(r) needs a fully periodic cell to define the density; this trajectory is not periodic along "
+                f"{['x', 'y', 'z'][int(np.argmin(pbc))]}. Give bond cutoffs explicitly instead of 'rdf'"
+            )
+
+    def _analyse(self, frames: Trajectory, ids: np.ndarray, progress: Progress) -> RDFResult:
+        acc = RDFAccumulator(frames.symbols, self.pairs, r_max_ang=self.r_max_ang,
+                             bin_width_ang=self.bin_width_ang)
+        for positions, cell in self._positions(frames, progress):
+            acc.add(positions, cell, frames.pbc)
+        return acc.result()
+
+
 def partial_rdf(
     trajectory: TrajectoryLike,
     pairs: Iterable[str | tuple[str, str]],
@@ -184,9 +258,11 @@ def partial_rdf(
     r_max_ang: float = 5.0,
     bin_width_ang: float = 0.02,
     frames: str | slice | None = None,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> RDFResult:
     """Partial g(r) and running coordination numbers of ``pairs`` over the frames of ``trajectory``.
+
+    ``RDF(trajectory, pairs, ...).run(progress=progress).results`` in one call (see :class:`RDF`).
 
     Parameters
     ----------
@@ -197,9 +273,9 @@ def partial_rdf(
     r_max_ang, bin_width_ang
         Range and bin width (Å).
     frames
-        Frame selection (``"START:STOP:STEP"``).
+        Frame selection (``"START:STOP:STEP"``); with a :class:`Trajectory`, applied within its selection.
     progress
-        Show a progress bar.
+        ``True`` for a progress bar, ``"log"`` for lines on the ``tfbsim.progress`` logger.
 
     Examples
     --------
@@ -208,19 +284,14 @@ def partial_rdf(
     >>> round(rdf.cn_at("Cu-Cu", 2.9), 1)  # twelve nearest neighbours at 2.55 Å
     12.0
     """
-    if isinstance(trajectory, Trajectory) and frames is None:
-        traj = trajectory
-    else:
-        traj = Trajectory(trajectory, frames=frames)
-    acc = RDFAccumulator(traj.symbols, pairs, r_max_ang=r_max_ang, bin_width_ang=bin_width_ang)
-    iterator = traj.iter_positions()
-    if progress:
-        from tqdm.auto import tqdm
+    from .trajectory import parse_frames
 
-        iterator = tqdm(iterator, total=traj.n_frames, desc="g(r)", unit="frame")
-    for positions, cell in iterator:
-        acc.add(positions, cell, traj.pbc)
-    return acc.result()
+    if isinstance(trajectory, Trajectory):
+        window = parse_frames(frames)
+        analysis = RDF(trajectory, pairs, r_max_ang=r_max_ang, bin_width_ang=bin_width_ang)
+        return analysis.run(window.start, window.stop, window.step, progress=progress).results
+    analysis = RDF(trajectory, pairs, r_max_ang=r_max_ang, bin_width_ang=bin_width_ang, frames=frames)
+    return analysis.run(progress=progress).results
 
 
 def first_minimum(r_ang: np.ndarray, g: np.ndarray, *, smooth_bins: int = 5) -> float | None:

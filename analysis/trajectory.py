@@ -15,6 +15,7 @@ available.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -275,6 +276,29 @@ class Trajectory:
     def first(self) -> Atoms:
         """The first selected frame."""
         return next(self.iter_frames())
+
+    def subset(self, ids: Sequence[int] | np.ndarray) -> Trajectory:
+        """A view of the selected frames ``ids`` (positions in this trajectory's selection), nothing read.
+
+        The view streams only those frames (H5MD and MDAnalysis read them by index; ASE files stop after the
+        last one), keeps their times and shares the source, atoms and metadata.
+
+        Raises
+        ------
+        TrajectoryError
+            An index lies outside the selection, or ``ids`` is empty.
+        """
+        ids = np.asarray(ids, dtype=int)
+        if ids.ndim != 1 or ids.size == 0:
+            raise TrajectoryError("a frame subset needs at least one frame index")
+        if ids.min() < 0 or ids.max() >= self.n_frames:
+            raise TrajectoryError(f"frame index out of range for a selection of {self.n_frames} frames")
+        view = copy.copy(self)
+        view._all_ids = self._all_ids[ids]
+        view.n_frames = len(ids)
+        view.times_ps = None if self.times_ps is None else np.asarray(self.times_ps)[ids]
+        view.steps = None if self.steps is None else np.asarray(self.steps)[ids]
+        return view
 
     def select(self, *, species: str | Sequence[str] | None = None, region: str | None = None) -> np.ndarray:
         """Indices of atoms of the given species and/or region (labels from ``arrays['region']``).

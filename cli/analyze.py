@@ -12,6 +12,36 @@ from ._common import JsonOpt, PlotOpt, _say, _write_json, sub_app
 analyze_app = sub_app("Analyse structures and trajectories (coordination, diffusion, interphase).")
 
 
+def _spec(model: type, flags: dict):
+    """The campaign's analysis spec built from the command's flags (shared validation and defaults)."""
+    from ..workflows.config import validate_config
+
+    return validate_config(model, flags, source="command-line options")
+
+
+def _cutoff_mapping(items: list[str] | None) -> dict[str, str]:
+    """``["P-N=2.1", "P-O=rdf"]`` -> ``{"P-N": "2.1", "P-O": "rdf"}`` (values checked by the analysis)."""
+    from ..errors import ConfigError
+
+    out: dict[str, str] = {}
+    for text in items or []:
+        name, sep, value = str(text).partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ConfigError(f"bad cutoff {text!r}; write PAIR=ANGSTROM, e.g. P-N=2.1, or PAIR=rdf")
+        name, value = name.strip(), value.strip()
+        value = "rdf" if value.lower() == "rdf" else value
+        if out.get(name, value) != value:
+            raise ConfigError(f"cutoff for {name} given twice ({out[name]} and {value}); give it once")
+        out[name] = value
+    return out
+
+
+def _speciation_pairs() -> tuple[str, ...]:
+    from ..analysis.speciation import SPECIATION_PAIRS
+
+    return tuple(SPECIATION_PAIRS)
+
+
 # ---- coordination (issue 5) -------------------------------------------------------------------------------
 @analyze_app.command("coordination")
 def analyze_coordination_cmd(
@@ -46,21 +76,23 @@ def analyze_coordination_cmd(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the figure to this PNG file.")] = None,
 ) -> None:
     """N (N0/Na/Nd/Nt), O (O0/Onb/Ob), P (Qn, CN), phosphate clusters and Li polyhedra, averaged over frames."""
-    from ..analysis.coordination import Coordination
     from ..analysis.plots import plot_coordination, save_figure
-    from ..analysis.speciation import SPECIATION_PAIRS
     from ..errors import ConfigError
+    from ..workflows.campaigns.config import CoordinationSpec
     from ..workflows.provenance import provenance, utc_now
 
     started = utc_now()
     if cutoffs not in ("default", "rdf"):
         raise ConfigError(f"--cutoffs must be 'default' or 'rdf', got {cutoffs!r}")
-    cutoff_setting = [*(f"{p}=rdf" for p in SPECIATION_PAIRS if cutoffs == "rdf"), *(cutoff or [])]
-    settings = {
-        "frames": frames, "region": region, "z_window_ang": z_window_ang, "cutoffs": cutoff_setting or None,
+    per_pair = _cutoff_mapping(cutoff)
+    if cutoffs == "rdf":
+        per_pair = {**{p: "rdf" for p in _speciation_pairs()}, **per_pair}
+    spec = _spec(CoordinationSpec, {
+        "frames": frames, "region": region, "z_window_ang": z_window_ang, "cutoffs": per_pair or None,
         "dt_fs": dt_fs, "pbc": False if no_pbc else None, "rdf_pairs": rdf or None, "rdf_r_max_ang": rdf_r_max_ang,
-    }
-    data = Coordination(str(structure), **settings).run(progress=progress).to_dict()
+    })
+    data = spec.build(str(structure)).run(progress=progress).results.to_dict()
+    settings = spec.model_dump(mode="json", exclude={"stage"})
     fig = plot_coordination(data) if plot is not None else None
     data["provenance"] = provenance(config=settings, started_utc=started, extra={"input": str(structure)})
     _write_json(json_out, data)
@@ -119,18 +151,18 @@ def analyze_diffusion_cmd(
     plot: PlotOpt = None,
 ) -> None:
     """Li (or any species) MSD, D ± error (GLS + jackknife over atoms) and Nernst–Einstein σ."""
-    from ..analysis.diffusion import DiffusionAnalysis
     from ..analysis.plots import plot_msd, save_figure
+    from ..workflows.campaigns.config import DiffusionSpec
     from ..workflows.provenance import provenance, utc_now
 
     started = utc_now()
-    settings = {
+    spec = _spec(DiffusionSpec, {
         "species": species, "axis": axis, "region": region, "z_window_ang": z_window_ang, "dt_fs": dt_fs,
         "temperature_k": temperature_k, "fit_start_ps": fit_start_ps, "fit_end_ps": fit_end_ps, "frames": frames,
         "haven_ratio": haven_ratio, "volume_ang3": volume_ang3, "remove_drift": not no_drift,
-    }
-    analysis = DiffusionAnalysis(str(traj), **settings)
-    res = analysis.run(progress=progress).results
+    })
+    settings = spec.model_dump(mode="json", exclude={"stage"})
+    res = spec.build(str(traj)).run(progress=progress).results
     fig = plot_msd(res) if plot is not None else None
     data = res.to_dict()
     data["provenance"] = provenance(config=settings, started_utc=started, extra={"input": str(traj)})
@@ -198,15 +230,18 @@ def analyze_interphase_cmd(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the profile (and thickness vs time) figure to this PNG.")] = None,
 ) -> None:
     """Interphase composition along the normal: classes per bin, census, extent, growth and product order."""
-    from ..analysis.interphase import Interphase
     from ..analysis.plots_interphase import plot_interphase
+    from ..workflows.campaigns.config import InterphaseSpec
     from ..workflows.provenance import provenance, utc_now
 
     started = utc_now()
-    settings = {"axis": axis, "bin_ang": bin_ang, "frames": frames, "threshold": threshold, "dt_fs": dt_fs,
-                "product_classes": product or None, "cutoffs": cutoff or None, "max_gap_ang": max_gap_ang}
-    analysis = Interphase(str(traj), **settings).run(progress=progress)
-    data = analysis.to_dict()
+    spec = _spec(InterphaseSpec, {
+        "axis": axis, "bin_ang": bin_ang, "frames": frames, "threshold": threshold, "dt_fs": dt_fs,
+        "product_classes": product or None, "cutoffs": _cutoff_mapping(cutoff) or None, "max_gap_ang": max_gap_ang,
+    })
+    settings = spec.model_dump(mode="json", exclude={"stage"})
+    analysis = spec.build(str(traj)).run(progress=progress)
+    data = analysis.results.to_dict()
     fig = plot_interphase(data) if plot is not None else None
     data["provenance"] = provenance(config=settings, started_utc=started, extra={"input": str(traj)})
     _write_json(json_out, data)

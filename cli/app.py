@@ -14,7 +14,15 @@ Conventions (all commands)
 - Machine-readable results go to ``--json PATH``; a short human summary goes to stdout.
 - ``--config FILE.yaml`` where a command has many settings; CLI flags override the file; unknown keys fail.
 - Exit codes: 0 ok; 2 bad input or configuration (one line ``error: ...``, nothing written); 3 simulation
-  unstable (guard tripped, trajectory kept); 1 anything unexpected (a bug: traceback with ``--debug``).
+  unstable (guard tripped, trajectory kept); 1 anything unexpected (a bug: traceback with ``--debug``);
+  130 Ctrl-C; 128 + N when signal N stopped an MD run cleanly: **143 for SIGTERM, 138 for SIGUSR1** (what Slurm
+  sends at the walltime, or with ``--signal=USR1@SECONDS``). The run then wrote a checkpoint at the step it
+  reached, ``summary.json`` says ``status: interrupted``, and one stderr line says how to continue
+  (``tfbsim md --restart RUN_DIR``; a campaign task resumes with ``tfbsim run``). Nothing since the signal is
+  lost, and the continuation is the run that would have happened (bit-identical in float64 on the same
+  hardware with a potential that keeps no state between steps, such as MACE).
+- Progress: long stages (MD runs, relaxations) log a line on ``tfbsim.progress`` at least every 30 s
+  (``TFBSIM_PROGRESS_S`` changes it) and at the end, also when stderr is not a terminal; ``--quiet`` hides them.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import typer
 from typer.core import TyperGroup
 
 from .. import __version__
-from ..errors import SimulationUnstable, TfbsimError
+from ..errors import RunInterrupted, SimulationUnstable, TfbsimError
 
 logger = logging.getLogger("tfbsim")
 
@@ -56,9 +64,9 @@ def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
     Parameters
     ----------
     verbosity
-        0: warnings and above, 1: info, 2+: debug.
+        0: warnings and above (plus the progress lines of ``tfbsim.progress``), 1: info, 2+: debug.
     quiet
-        Errors only.
+        Errors only (no progress lines either).
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     pkg_logger = logging.getLogger("tfbsim")
@@ -70,6 +78,8 @@ def configure_logging(verbosity: int = 0, *, quiet: bool = False) -> None:
     handler._tfbsim = True  # type: ignore[attr-defined]
     pkg_logger.addHandler(handler)
     pkg_logger.setLevel(level)
+    # progress of long stages (tfbsim.workflows.md.progress) shows at the default verbosity
+    logging.getLogger("tfbsim.progress").setLevel(logging.NOTSET if quiet else min(level, logging.INFO))
     # MDAnalysis warns on import that netCDF4 (AMBER files, unused here) is missing; not the user's concern
     logging.getLogger("MDAnalysis.coordinates.AMBER").setLevel(logging.ERROR)
 
@@ -83,6 +93,11 @@ class _Group(TyperGroup):
         except SimulationUnstable as exc:
             _report(ctx, exc)
             raise typer.Exit(3) from None
+        except RunInterrupted as exc:  # SIGTERM/SIGUSR1: checkpoint written, exit 128 + signal
+            if ctx.meta.get("tfbsim_debug"):
+                traceback.print_exc()
+            typer.echo(f"interrupted: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
         except TfbsimError as exc:
             _report(ctx, exc)
             raise typer.Exit(2) from None

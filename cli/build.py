@@ -76,10 +76,14 @@ def build_crystal_cmd(
     calc = None
     if do_relax:
         from ..workflows.md.relax import relax
+        from ..workflows.potentials.config import as_potential_config
         from ..workflows.potentials.factory import load_potential
 
-        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
-        result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=True)
+        potential = as_potential_config({"model": str(model), "device": device, "dtype": dtype,
+                                         "allow_download": allow_download}, source="command-line options")
+        calc = load_potential(potential)
+        result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=True,
+                       progress=not _quiet(ctx))
         atoms = result.atoms.copy()
         relaxed = crystal_summary(atoms)
         before, after = report, relaxed
@@ -243,7 +247,7 @@ def build_lipon_cmd(
         overrides = {"preset": quench, "seed": seed,
                      "potential": {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download}}
         quench_cfg = resolve_melt_quench_config(None, yaml_path=config, overrides=overrides)
-        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
+        calc = load_potential(quench_cfg.potential)
         if run_dir is None:
             run_dir = output.with_name(output.stem + "_quench")
     built = make_amorphous_lipon(
@@ -334,9 +338,13 @@ def build_interface_cmd(
         if run_dir is None:
             run_dir = output.with_name(output.stem + "_quench")
     if model and (quench_on_substrate or relax):
+        from ..workflows.potentials.config import as_potential_config
         from ..workflows.potentials.factory import load_potential
 
-        calc = load_potential(str(model), device=device, dtype=dtype, allow_download=allow_download)
+        potential = quench_cfg.potential if quench_cfg is not None else as_potential_config(
+            {"model": str(model), "device": device, "dtype": dtype, "allow_download": allow_download},
+            source="command-line options")
+        calc = load_potential(potential)
     built = make_interface(
         stack, quench=quench_cfg, relax=relax, calc=calc, run_dir=run_dir, relax_fmax_ev_ang=fmax_ev_ang,
         relax_steps=relax_steps, progress=not _quiet(ctx), force=force,

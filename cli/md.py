@@ -77,8 +77,7 @@ def md_cmd(
 
         cfg = load_config(config, MDConfig, overrides)
         atoms = read_structure(structure)
-        p = cfg.potential
-        calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
+        calc = load_potential(cfg.potential)
         result = run_md(atoms, calc, cfg, output, progress=not _quiet(ctx))
     _say(
         ctx,
@@ -106,14 +105,20 @@ def relax_cmd(
     """Relax positions (and the cell) with FIRE; fixed atoms (arrays['fixed']) stay put."""
     from ..structures.io import read_structure, write_structure
     from ..workflows.md.relax import relax
+    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import load_potential
     from ..workflows.provenance import provenance, stamp, utc_now
 
     started = utc_now()
+    potential = as_potential_config(
+        {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download},
+        source="command-line options",
+    )
     atoms = read_structure(structure)
-    calc = load_potential(model, device=device, dtype=dtype, allow_download=allow_download)
+    calc = load_potential(potential)
     result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=not fixed_cell,
-                   cell_axes=cell_axes, pressure_gpa=pressure_gpa)  # type: ignore[arg-type]
+                   cell_axes=cell_axes, pressure_gpa=pressure_gpa,  # type: ignore[arg-type]
+                   progress=not _quiet(ctx))
     settings = {"fmax_ev_ang": fmax_ev_ang, "max_steps": max_steps, "cell": not fixed_cell, "cell_axes": cell_axes,
                 "pressure_gpa": pressure_gpa}
     block = provenance(config=settings, calc=calc, started_utc=started, extra={"workflow": "tfbsim.workflows.md.relax.relax",

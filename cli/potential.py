@@ -23,9 +23,14 @@ def potential_info_cmd(
     allow_download: AllowDownloadOpt = False,
 ) -> None:
     """Describe a potential: kind, elements, cutoff, parameters, sha256."""
+    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import potential_info
 
-    info = potential_info(spec, device=device, dtype=dtype, allow_download=allow_download)
+    potential = as_potential_config(
+        {"model": spec, "device": device, "dtype": dtype, "allow_download": allow_download},
+        source="command-line options",
+    )
+    info = potential_info(potential)
     _write_json(json_out, info)
     _say(
         ctx,
@@ -46,10 +51,15 @@ def potential_eval_cmd(
 ) -> None:
     """Energy, forces and stress of a structure with a potential."""
     from ..structures.io import read_structure
+    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.single_point import evaluate
 
+    potential = as_potential_config(
+        {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download},
+        source="command-line options",
+    )
     atoms = read_structure(structure)
-    result = evaluate(atoms, model, device=device, dtype=dtype, allow_download=allow_download)
+    result = evaluate(atoms, potential)
     _write_json(json_out, result)
     _say(
         ctx,

@@ -58,11 +58,15 @@ def train_label_cmd(
 ) -> None:
     """Label configurations with a teacher potential (REF_energy, REF_forces, REF_stress)."""
     from ..structures.io import read_structure
+    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import load_potential
     from ..workflows.training.label import label_frames
 
+    potential = as_potential_config({"model": teacher, "device": device,
+                                     "dtype": "float64" if teacher in ("emt", "lj") else "float32"},
+                                    source="command-line options")
     configs = read_structure(frames, index=":")
-    calc = load_potential(teacher, device=device, dtype="float64" if teacher in ("emt", "lj") else "float32")
+    calc = load_potential(potential)
     report = label_frames(configs, calc, output, progress=not _quiet(ctx))
     _say(ctx, f"labelled {report['n_labelled']} frames ({report['n_skipped']} already done, {report['n_rejected']} "
               f"rejected) with {teacher} in {report['wall_s']:.0f} s -> {output}")
@@ -82,13 +86,14 @@ def train_dataset_cmd(
 
     from ..structures.io import write_structure
     from ..workflows.config import load_config
+    from ..workflows.potentials.config import PotentialConfig
     from ..workflows.potentials.factory import load_potential
     from ..workflows.training.dataset import DatasetConfig, generate_configurations
 
     cfg = load_config(config, DatasetConfig, {"seed": seed})
     if teacher is None:
         cfg = cfg.model_copy(update={"recipes": [r for r in cfg.recipes if not r.startswith("md_")]})
-    calc = load_potential(teacher, dtype="float32") if teacher else None
+    calc = load_potential(PotentialConfig(model=teacher, dtype="float32")) if teacher else None
     frames = generate_configurations(cfg, work, teacher=calc, progress=not _quiet(ctx))
     write_structure(output, frames)
     counts = Counter(str(a.info.get("config_type")) for a in frames)

@@ -6,7 +6,8 @@ resolved model is what gets written into run directories and provenance. CLI fla
 (:func:`load_config` with ``overrides``).
 
 Workflow-specific models (MD, protocols, training, campaigns) live next to the code that uses them and
-derive from :class:`StrictModel`; this module holds the machinery and the few models everybody shares.
+derive from :class:`StrictModel`; this module holds the machinery. The shared potential settings,
+:class:`~tfbsim.workflows.potentials.config.PotentialConfig`, live with the potential factory.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import json
 import os
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
 
-__all__ = ["StrictModel", "PotentialConfig", "load_config", "validate_config", "config_hash", "dump_yaml"]
+__all__ = ["StrictModel", "load_config", "validate_config", "config_hash", "dump_yaml"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,28 +33,6 @@ class StrictModel(BaseModel):
     """Base of every tfbsim configuration: unknown keys rejected, assignments validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
-
-
-class PotentialConfig(StrictModel):
-    """Which potential to load (see :func:`tfbsim.workflows.potentials.factory.load_potential`).
-
-    Attributes
-    ----------
-    model
-        Spec: a MACE model path, ``bundled``, ``mace-mp-0:small`` etc., ``chgnet``, ``emt`` or ``lj``.
-    device
-        ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda[:N]``.
-    dtype
-        Floating-point precision of the model: ``float32`` (fast MD) or ``float64`` (exact restarts,
-        relaxations, NVE checks).
-    allow_download
-        Permit downloading a MACE foundation model into the mace cache (off by default: no hidden downloads).
-    """
-
-    model: str = "bundled"
-    device: str = "auto"
-    dtype: Literal["float32", "float64"] = "float32"
-    allow_download: bool = False
 
 
 # --------------------------------------------------------------------------------------------- loading

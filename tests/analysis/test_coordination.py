@@ -95,7 +95,7 @@ def test_motif_across_cell_boundary(name):
 
 def test_all_motifs_together():
     atoms = motif_atoms("P2O7", "PNP", "PO3N", "P3N")
-    d = Coordination(atoms).run().to_dict()
+    d = Coordination(atoms).run().results.to_dict()
     assert d["N"]["count"] == 3 and d["O"]["count"] == 25 and d["P"]["count"] == 8
     for key in ("Na", "Nd", "Nt"):
         assert d["N"][key] == pytest.approx(1 / 3)
@@ -111,7 +111,7 @@ def test_all_motifs_together():
 def test_cutoff_override_changes_classes():
     atoms = motif_atoms("PNP")
     # P-N 1.68 Å: a 1.6 Å cutoff breaks both bonds -> N0 and two undercoordinated Q0 phosphorus
-    d = Coordination(atoms, cutoffs={"P-N": 1.6}).run().to_dict()
+    d = Coordination(atoms, cutoffs={"P-N": 1.6}).run().results.to_dict()
     assert d["N"]["N0"] == 1.0
     assert d["P"]["Q0"] == 1.0 and d["P"]["undercoordinated"] == 1.0 and d["P"]["mean_cn"] == 3.0
     assert d["cutoffs_ang"]["P-N"] == 1.6 and d["cutoff_source"]["P-N"] == "user"
@@ -165,7 +165,7 @@ def test_counts_match_ase_neighbor_list_on_random_box():
 def test_li3n_all_n0():
     li3n = Atoms("NLi3", scaled_positions=[[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
                  cell=Atoms(cell=[3.648, 3.648, 3.875, 90, 90, 120]).cell, pbc=True)  # alpha-Li3N, P6/mmm
-    d = Coordination(li3n * (2, 2, 2)).run().to_dict()
+    d = Coordination(li3n * (2, 2, 2)).run().results.to_dict()
     assert d["N"]["N0"] == 1.0 and d["N"]["count"] == 8
     assert d["Li"]["polyhedra"] == pytest.approx({"N3": 2 / 3, "N2": 1 / 3})
     assert d["Li"]["cn_by_element"]["N"] == pytest.approx(8 / 3)
@@ -175,7 +175,7 @@ def test_li3n_all_n0():
 def test_li2o_all_o0():
     from ase.build import bulk
 
-    d = Coordination(bulk("OLi2", "fluorite", a=4.61, cubic=True)).run().to_dict()
+    d = Coordination(bulk("OLi2", "fluorite", a=4.61, cubic=True)).run().results.to_dict()
     assert d["O"]["O0"] == 1.0 and d["O"]["count"] == 4
     assert d["Li"]["polyhedra"] == {"O4": 1.0} and d["Li"]["mean_cn"] == 4.0
     assert d["N"] == {"N0": 0.0, "Na": 0.0, "Nd": 0.0, "Nt": 0.0, "N_over": 0.0, "count": 0,
@@ -189,7 +189,7 @@ def _crystal(name):
 
 
 def test_li2po2n_all_nd_q2_chains():
-    d = Coordination(_crystal("li2po2n")).run().to_dict()
+    d = Coordination(_crystal("li2po2n")).run().results.to_dict()
     assert d["N"]["Nd"] == 1.0 and d["N"]["count"] > 0
     assert d["P"]["Q2"] == 1.0 and d["P"]["mean_cn"] == 4.0
     assert d["O"]["Onb"] == 1.0
@@ -197,7 +197,7 @@ def test_li2po2n_all_nd_q2_chains():
 
 
 def test_gamma_li3po4_all_onb_q0_monomers():
-    d = Coordination(_crystal("li3po4")).run().to_dict()
+    d = Coordination(_crystal("li3po4")).run().results.to_dict()
     assert d["O"]["Onb"] == 1.0 and d["P"]["Q0"] == 1.0 and d["P"]["mean_cn"] == 4.0
     assert d["phosphate_clusters"]["monomer"] == 1.0
     assert d["Li"]["polyhedra"] == {"O4": 1.0}  # LiO4 tetrahedra
@@ -208,10 +208,10 @@ def test_region_and_z_window():
     atoms = motif_atoms("PNP", "PO3N")  # PNP centred at x = 6, PO3N at x = 15
     n_pnp = len(MOTIFS["PNP"][1])
     atoms.new_array("region", np.array(["glass"] * n_pnp + ["other"] * (len(atoms) - n_pnp)))
-    assert Coordination(atoms, region="glass").run().to_dict()["N"]["Nd"] == 1.0
-    assert Coordination(atoms, region="other").run().to_dict()["N"]["Na"] == 1.0
+    assert Coordination(atoms, region="glass").run().results.to_dict()["N"]["Nd"] == 1.0
+    assert Coordination(atoms, region="other").run().results.to_dict()["N"]["Na"] == 1.0
     atoms.rotate(90, "y", center=(15, 15, 15))  # now x -> z: PNP near z = 24, PO3N near z = 15
-    d = Coordination(atoms, z_window_ang=(20.0, 30.0)).run().to_dict()
+    d = Coordination(atoms, z_window_ang=(20.0, 30.0)).run().results.to_dict()
     assert d["N"]["Nd"] == 1.0 and d["N"]["count"] == 1 and d["P"]["count"] == 2
     with pytest.raises(TrajectoryError, match="unknown region"):
         Coordination(atoms, region="nope")
@@ -231,7 +231,7 @@ def test_time_series_mean_and_std():
     np.testing.assert_allclose(c.results.timeseries["Nd"], [1.0, 0.0, 1.0])
     np.testing.assert_allclose(c.results.timeseries["Na"], [0.0, 1.0, 0.0])
     assert c.results.mean["Nd"] == pytest.approx(2 / 3) and c.results.std["Nd"] == pytest.approx(np.sqrt(2) / 3)
-    d = c.to_dict()
+    d = c.results.to_dict()
     assert d["per_frame"]["time_ps"] == pytest.approx([0.0, 0.5, 1.0])
     assert d["N"]["std"]["Nd"] == pytest.approx(np.sqrt(2) / 3)
     assert d["P"]["Q0"] == pytest.approx(1 / 3)
@@ -276,7 +276,7 @@ def test_rdf_cutoffs_on_li2o():
     assert c.results.cutoff_source["Li-O"] == "rdf" and c.results.cutoff_source["P-O"] == "default"
     assert c.results.rdf.cn_at("O-Li", 2.5) == pytest.approx(8.0)
     assert c.results.li_polyhedra == {"O4": 1.0}
-    assert "rdf" in c.to_dict()
+    assert "rdf" in c.results.to_dict()
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -385,7 +385,7 @@ def test_plot_from_results_and_from_json(tmp_path):
             atoms.positions[5:9] += [3.0, 0.0, 0.0]
         atoms.info["time_ps"] = 0.2 * k
         frames.append(atoms)
-    data = Coordination(frames, rdf_pairs=["P-O"]).run().to_dict()
+    data = Coordination(frames, rdf_pairs=["P-O"]).run().results.to_dict()
     write_json(tmp_path / "c.json", data)
     for source in (data, read_json(tmp_path / "c.json")):
         fig = plot_coordination(source, tmp_path / "c.png")

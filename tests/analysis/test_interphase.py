@@ -279,7 +279,7 @@ def test_cli_json_and_plot(tmp_path, cli_runner):
 def test_plot_functions(tmp_path, stack_result, stack):
     from tfbsim.analysis.plots_interphase import plot_interphase_growth, plot_interphase_profile
 
-    data = Interphase(stack).run().to_dict()
+    data = Interphase(stack).run().results.to_dict()
     fig = plot_interphase_profile(data, tmp_path / "p.png")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"Li2O", "Li3N", "Li3P", "Li_metal"} <= set(labels)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.config import PotentialConfig, StrictModel, config_hash, load_config
+from tfbsim.workflows.config import StrictModel, config_hash, load_config
+from tfbsim.workflows.potentials.config import PotentialConfig
 
 
 class Inner(StrictModel):

@@ -26,8 +26,8 @@ interface_anneal_ps: 0.04
 def test_presets_and_overrides(tmp_path):
     quick = demo_config("quick")
     full = demo_config("full", model="my.model")
-    assert quick.model == "bundled" and len(quick.temperatures_k) >= 3
-    assert full.model == "my.model" and full.production_ps > 10 * quick.production_ps
+    assert quick.potential.model == "bundled" and len(quick.temperatures_k) >= 3
+    assert full.potential.model == "my.model" and full.production_ps > 10 * quick.production_ps
     path = tmp_path / "d.yaml"
     path.write_text("n_atoms: 99\n")
     assert demo_config("quick", file=path, seed=4).n_atoms == 99

@@ -55,7 +55,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import ConfigError
-from ..config import PotentialConfig, StrictModel, load_config
+from ..config import StrictModel, load_config
+from ..potentials.config import PotentialConfig
 from ..md.config import MDConfig
 from ..protocols.melt_quench import MeltQuenchConfig
 from .executors import LocalExecutorConfig
@@ -68,6 +69,9 @@ __all__ = [
     "StageSpec",
     "RelaxStage",
     "AnalysesConfig",
+    "AnalysisSpec",
+    "ANALYSIS_SPECS",
+    "task_analysis_specs",
     "DiffusionSpec",
     "CoordinationSpec",
     "InterphaseSpec",
@@ -206,39 +210,128 @@ class StructureSpec(StrictModel):
 
 
 # -------------------------------------------------------------------------------------------- analyses
-class DiffusionSpec(StrictModel):
+class AnalysisSpec(StrictModel):
+    """Settings shared by the per-task analysis specs; :meth:`build` makes the analysis of a trajectory.
+
+    The same specs serve the campaign (``analyses:`` of the campaign file, shipped to the workers as
+    ``model_dump(mode="json")`` and re-validated there with :func:`task_analysis_specs`) and ``tfbsim analyze``
+    (built from its flags), so both share validation and defaults.
+    """
+
+    stage: str | None = None
+    frames: str | None = None
+    dt_fs: float | None = Field(None, gt=0)
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ...analysis.trajectory import parse_frames
+
+            try:
+                parse_frames(value)
+            except ValueError as exc:  # TrajectoryError: a bad START:STOP:STEP
+                raise ValueError(str(exc)) from None
+        return value
+
+    def build(self, trajectory: Any) -> Any:
+        """The analysis of ``trajectory`` (path, Atoms, frames, Universe or Trajectory) with these settings."""
+        raise NotImplementedError
+
+
+class DiffusionSpec(AnalysisSpec):
     """Tracer diffusion per task (:class:`tfbsim.analysis.diffusion.DiffusionAnalysis`)."""
 
     species: str = "Li"
-    stage: str | None = None
     axis: str = "xyz"
-    frames: str | None = None
     fit_start_ps: float | None = Field(None, ge=0)
     fit_end_ps: float | None = Field(None, gt=0)
     haven_ratio: float = Field(1.0, gt=0)
     region: str | None = None
+    z_window_ang: tuple[float, float] | None = None
+    temperature_k: float | None = Field(None, gt=0)
+    volume_ang3: float | None = Field(None, gt=0)
+    remove_drift: bool = True
+
+    def build(self, trajectory: Any) -> Any:
+        """A :class:`~tfbsim.analysis.diffusion.DiffusionAnalysis` of ``trajectory``."""
+        from ...analysis.diffusion import DiffusionAnalysis
+
+        return DiffusionAnalysis(
+            trajectory, species=self.species, axis=self.axis, region=self.region, z_window_ang=self.z_window_ang,
+            frames=self.frames, dt_fs=self.dt_fs, temperature_k=self.temperature_k, fit_start_ps=self.fit_start_ps,
+            fit_end_ps=self.fit_end_ps, haven_ratio=self.haven_ratio, volume_ang3=self.volume_ang3,
+            remove_drift=self.remove_drift,
+        )
 
 
-class CoordinationSpec(StrictModel):
-    """Coordination/speciation per task (:class:`tfbsim.analysis.coordination.Coordination`)."""
+class CoordinationSpec(AnalysisSpec):
+    """Coordination/speciation per task (:class:`tfbsim.analysis.coordination.Coordination`).
 
-    stage: str | None = None
-    frames: str | None = None
-    cutoffs: dict[str, float] | None = None
+    ``cutoffs``: ``default``, ``rdf`` (every pair from its g(r)) or per pair Å or ``rdf`` (``{P-N: 2.1}``).
+    """
+
+    cutoffs: dict[str, float | Literal["rdf"]] | Literal["default", "rdf"] | None = None
     region: str | None = None
+    z_window_ang: tuple[float, float] | None = None
+    pbc: bool | None = None
+    rdf_pairs: list[str] | None = None
+    rdf_r_max_ang: float = Field(5.0, gt=0)
+    rdf_bin_width_ang: float = Field(0.02, gt=0)
+
+    def build(self, trajectory: Any) -> Any:
+        """A :class:`~tfbsim.analysis.coordination.Coordination` of ``trajectory``."""
+        from ...analysis.coordination import Coordination
+
+        return Coordination(
+            trajectory, cutoffs=self.cutoffs, region=self.region, z_window_ang=self.z_window_ang,
+            frames=self.frames, dt_fs=self.dt_fs, pbc=self.pbc, rdf_pairs=self.rdf_pairs,
+            rdf_r_max_ang=self.rdf_r_max_ang, rdf_bin_width_ang=self.rdf_bin_width_ang,
+        )
 
 
-class InterphaseSpec(StrictModel):
+class InterphaseSpec(AnalysisSpec):
     """Interphase composition and growth per task (:class:`tfbsim.analysis.interphase.Interphase`)."""
 
-    stage: str | None = None
-    frames: str | None = None
     axis: Literal["x", "y", "z"] = "z"
     bin_ang: float = Field(1.0, gt=0)
     threshold: float = Field(0.5, gt=0, le=1)
     product_classes: list[str] | None = None
     cutoffs: dict[str, float] | None = None
     max_gap_ang: float = Field(3.0, ge=0)
+
+    def build(self, trajectory: Any) -> Any:
+        """An :class:`~tfbsim.analysis.interphase.Interphase` of ``trajectory``."""
+        from ...analysis.interphase import Interphase
+
+        return Interphase(
+            trajectory, axis=self.axis, bin_ang=self.bin_ang, frames=self.frames, dt_fs=self.dt_fs,
+            cutoffs=self.cutoffs, product_classes=self.product_classes, threshold=self.threshold,
+            max_gap_ang=self.max_gap_ang,
+        )
+
+
+#: Spec model of each per-task analysis.
+ANALYSIS_SPECS: dict[str, type[AnalysisSpec]] = {
+    "diffusion": DiffusionSpec, "coordination": CoordinationSpec, "interphase": InterphaseSpec,
+}
+
+
+def task_analysis_specs(data: dict[str, Any]) -> dict[str, AnalysisSpec]:
+    """Re-validate a task's ``analyses`` (``{name: spec.model_dump(mode="json")}``) into the typed specs.
+
+    Raises
+    ------
+    ConfigError
+        An unknown analysis name or invalid settings.
+    """
+    from ..config import validate_config
+
+    unknown = sorted(set(data) - set(ANALYSIS_SPECS))
+    if unknown:
+        raise ConfigError(f"unknown per-task analyses {', '.join(unknown)}; known: {', '.join(ANALYSIS_SPECS)}")
+    return {key: validate_config(ANALYSIS_SPECS[key], value, source=f"analyses.{key}")
+            for key, value in data.items()}
 
 
 class ArrheniusSpec(StrictModel):

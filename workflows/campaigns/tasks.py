@@ -185,11 +185,13 @@ def _stage_dicts(stages: list[StageSpec], cfg: CampaignConfig, *, temperature_k:
 
 
 def _analysis_settings(cfg: CampaignConfig) -> dict[str, Any]:
+    """The task's typed analysis specs with their stage resolved, as JSON (the worker re-validates them with
+    :func:`~tfbsim.workflows.campaigns.config.task_analysis_specs`; Parsl and ``task.json`` carry JSON)."""
     out: dict[str, Any] = {}
     for key in PER_TASK_ANALYSES:
         spec = getattr(cfg.analyses, key)
         if spec is not None:
-            out[key] = {**spec.model_dump(mode="json"), "stage": cfg.analysis_stage(key)}
+            out[key] = spec.model_copy(update={"stage": cfg.analysis_stage(key)}).model_dump(mode="json")
     return out
 
 

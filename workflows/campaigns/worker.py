@@ -3,10 +3,13 @@
 :func:`run_campaign_task` and :func:`run_campaign_prepare` take a JSON spec (paths and settings, built by
 :func:`tfbsim.workflows.campaigns.tasks.expand_campaign`) and return a JSON summary, so they run identically
 in a local worker, on a Slurm node, or called directly in a notebook. Both are idempotent: completed stages
-are reused, an interrupted MD stage continues from its checkpoint (:func:`tfbsim.workflows.md.run.restart_md`), a
-stage that died before its first checkpoint starts again, and a completed task whose analysis settings
-changed only re-runs the analyses. Errors do not escape: the returned summary says ``completed``,
-``unstable`` (a guard tripped) or ``failed`` with a one-line ``reason`` (traceback in ``error.log``).
+are reused and every MD stage follows :func:`tfbsim.workflows.md.resume.start_or_resume` (an interrupted stage
+continues from its checkpoint, one that died before its first checkpoint starts again, a changed config is
+refused), and a completed task whose analysis settings changed only re-runs the analyses. Errors do not
+escape: the returned summary says ``completed``, ``unstable`` (a guard tripped) or ``failed`` with a one-line
+``reason`` (traceback in ``error.log``). The one exception is SIGTERM/SIGUSR1 (a Slurm walltime):
+:class:`~tfbsim.errors.RunInterrupted` is re-raised after the stage's checkpoint and a summary saying
+``interrupted`` are written, so the task counts as unfinished and the next ``tfbsim run`` resumes it.
 
 Only one process works in a task folder at a time (:func:`task_lock`, an advisory ``flock`` released when the
 holder dies): a worker left over from a killed driver finishes or dies before the resumed task continues.
@@ -18,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import socket
 import time
 import traceback
@@ -77,39 +79,30 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _load_calc(potential: dict) -> Any:
+    """The task's calculator from its spec's ``potential`` (a dict, validated into a PotentialConfig)."""
+    from ..potentials.config import as_potential_config
     from ..potentials.factory import load_potential
 
-    return load_potential(potential["model"], device=potential.get("device", "auto"),
-                          dtype=potential.get("dtype", "float32"), allow_download=potential.get("allow_download", False))
+    return load_potential(as_potential_config(potential, source="the task's potential"))
 
 
 # ----------------------------------------------------------------------------------------------- stages
 def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
-    from ..md.checkpoint import read_checkpoint
-    from ..md.run import restart_md, run_md
-    from ..md.rundir import RunDir
+    """Start, resume or reuse the stage's run directory.
 
-    rundir = RunDir(sdir)
-    summary = rundir.read_summary() if rundir.summary.exists() else {}
-    if summary.get("status") == "completed" and rundir.checkpoint.exists():
-        final = read_checkpoint(rundir.checkpoint).atoms  # the exact final state (float64, with momenta)
-        return final, {"status": "completed", "reused": True, **_md_record(summary)}
-    if summary.get("status") == "unstable":
-        diag = summary.get("diagnostic", {})
-        raise SimulationUnstable(f"MD stage {sdir.name} stopped unstable at step {diag.get('step')}: "
-                                 f"{diag.get('message', 'see summary.json')}", diag)
-    if rundir.checkpoint.exists():
+    The rules of :func:`~tfbsim.workflows.md.resume.start_or_resume`: a changed config raises ConfigError, an
+    unstable stage raises SimulationUnstable.
+    """
+    from ..md.resume import RunState, inspect_run_dir, start_or_resume
+
+    state = inspect_run_dir(sdir)
+    if state is RunState.CHECKPOINT:
         logger.info("continuing %s from its checkpoint", sdir)
-        result = restart_md(sdir, calc)
-        record = {"status": "completed", "resumed": True}
-    else:
-        if rundir.holds_run():
-            logger.info("%s died before its first checkpoint; starting it again", sdir)
-            shutil.rmtree(sdir)
-        result = run_md(atoms, calc, config, sdir)
-        record = {"status": "completed"}
-    final = result.atoms.copy()
-    return final, {**record, **_md_record(result.summary)}
+    result = start_or_resume(atoms, calc, config, sdir)
+    if state is RunState.COMPLETED:  # atoms: the checkpoint's exact final state (float64, with momenta)
+        return result.atoms, {"status": "completed", "reused": True, **_md_record(result.summary)}
+    record = {"status": "completed", "resumed": True} if state is RunState.CHECKPOINT else {"status": "completed"}
+    return result.atoms.copy(), {**record, **_md_record(result.summary)}
 
 
 def _md_record(summary: dict) -> dict:
@@ -184,6 +177,9 @@ def run_stages(atoms: Atoms, calc: Any, stages: list[dict], folder: str | os.Pat
 def run_task_analyses(spec: dict, folder: str | os.PathLike) -> tuple[dict, list[str]]:
     """The per-task analyses of ``spec['analyses']`` on the task's stage trajectories.
 
+    ``spec['analyses']`` holds the JSON of the typed specs
+    (:class:`~tfbsim.workflows.campaigns.config.DiffusionSpec` ...); they are re-validated here and each
+    builds its analysis (``spec.build(trajectory).run()``).
     Writes ``analysis/diffusion.json`` (+ ``msd.png``), ``analysis/coordination.json`` and
     ``analysis/interphase.json``; returns the records
     and a list of one-line errors (an analysis that fails does not fail the task).
@@ -198,51 +194,27 @@ def run_task_analyses(spec: dict, folder: str | os.PathLike) -> tuple[dict, list
         k = names.index(stage)
         return folder / f"{k + 1}_{stage}" / "traj.h5md"
 
-    settings = spec.get("analyses", {})
-    if "diffusion" in settings:
-        d = settings["diffusion"]
-        try:
-            from ...analysis.diffusion import DiffusionAnalysis
-            from ...analysis.plots import plot_msd
+    from .config import task_analysis_specs
 
-            analysis = DiffusionAnalysis(
-                traj(d["stage"]), species=d["species"], axis=d["axis"], frames=d["frames"], region=d["region"],
-                fit_start_ps=d["fit_start_ps"], fit_end_ps=d["fit_end_ps"], haven_ratio=d["haven_ratio"],
-            ).run()
+    try:
+        specs = task_analysis_specs(spec.get("analyses", {}))
+    except Exception as exc:  # a task file from another tfbsim version: report, keep the simulation
+        return results, [f"analyses: {_one_line(exc)}"]
+    for key, settings in specs.items():
+        try:
+            analysis = settings.build(traj(settings.stage)).run()
             record = analysis.results.to_dict()
-            record["D_ci95_cm2_s"] = list(analysis.results.fit.D_ci95_cm2_s)
-            record["stage"] = d["stage"]
-            write_json(out_dir / "diffusion.json", record)
-            plot_msd(analysis.results, out_dir / "msd.png")
-            results["diffusion"] = record
+            if key == "diffusion":
+                record["D_ci95_cm2_s"] = list(analysis.results.fit.D_ci95_cm2_s)
+            record["stage"] = settings.stage
+            write_json(out_dir / f"{key}.json", record)
+            if key == "diffusion":
+                from ...analysis.plots import plot_msd
+
+                plot_msd(analysis.results, out_dir / "msd.png")
+            results[key] = record
         except Exception as exc:  # an analysis error is reported, the simulation stays valid
-            errors.append(f"diffusion: {_one_line(exc)}")
-    if "coordination" in settings:
-        c = settings["coordination"]
-        try:
-            from ...analysis.coordination import Coordination
-
-            coord = Coordination(traj(c["stage"]), frames=c["frames"], cutoffs=c["cutoffs"], region=c["region"]).run()
-            record = coord.to_dict()
-            record["stage"] = c["stage"]
-            write_json(out_dir / "coordination.json", record)
-            results["coordination"] = record
-        except Exception as exc:
-            errors.append(f"coordination: {_one_line(exc)}")
-    if "interphase" in settings:
-        i = settings["interphase"]
-        try:
-            from ...analysis.interphase import Interphase
-
-            inter = Interphase(traj(i["stage"]), axis=i["axis"], bin_ang=i["bin_ang"], frames=i["frames"],
-                               cutoffs=i["cutoffs"], product_classes=i["product_classes"], threshold=i["threshold"],
-                               max_gap_ang=i["max_gap_ang"]).run()
-            record = inter.to_dict()
-            record["stage"] = i["stage"]
-            write_json(out_dir / "interphase.json", record)
-            results["interphase"] = record
-        except Exception as exc:
-            errors.append(f"interphase: {_one_line(exc)}")
+            errors.append(f"{key}: {_one_line(exc)}")
     return results, errors
 
 
@@ -256,6 +228,16 @@ def _previous_stage_records(folder: Path) -> dict:
 
 
 def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
+    """Run ``body`` in the task folder under its lock and write the unit's ``summary.json``; returns it.
+
+    A stage stopped by SIGTERM/SIGUSR1 (:class:`~tfbsim.errors.RunInterrupted`: its checkpoint is written) leaves
+    the unit ``interrupted`` (not failed: the driver's next session resumes it from the checkpoint) and the
+    exception is raised again after the summary is written, so that the driver sees the unit did not finish and
+    the worker process stops as the signal asked.
+    """
+    from ...errors import RunInterrupted
+    from ..md.signals import signal_name
+
     folder = Path(spec["dir"])
     with task_lock(folder), _torch_threads(spec.get("threads_per_task")):
         previous = _previous_stage_records(folder)
@@ -270,6 +252,7 @@ def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
         write_json(folder / "summary.json", summary)
         t0 = time.perf_counter()
         calc = None
+        interrupted: RunInterrupted | None = None
         try:
             calc = _load_calc(spec["potential"])
             summary["model_sha256"] = (getattr(calc, "parameters", {}) or {}).get("sha256")
@@ -277,6 +260,11 @@ def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
             summary["status"] = "completed"
         except SimulationUnstable as exc:
             summary.update(status="unstable", reason=_one_line(exc), diagnostic=getattr(exc, "diagnostic", None))
+        except RunInterrupted as exc:
+            summary.update(status="interrupted", reason=_one_line(exc), signal=signal_name(exc.signum))
+            interrupted = exc
+            logger.warning("%s interrupted by %s; the next `tfbsim run` resumes it from its checkpoint", folder,
+                           signal_name(exc.signum))
         except Exception as exc:
             reason = _one_line(exc)
             summary.update(status="failed", reason=reason)
@@ -287,6 +275,8 @@ def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
         summary["provenance"] = provenance(calc=calc, started_utc=previous.get("started_utc", summary["started_utc"]),
                                            extra={"workflow": f"tfbsim.workflows.campaigns.worker ({spec['kind']})"})
         write_json(folder / "summary.json", summary)
+        if interrupted is not None:
+            raise interrupted
         return summary
 
 

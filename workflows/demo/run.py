@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,23 +36,34 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import Field, model_validator
 
 from ...errors import ConfigError, SimulationUnstable
 from ...structures.io import read_json, read_structure, write_json, write_structure
 from ..config import StrictModel, validate_config
+from ..potentials.config import PotentialConfig
 
 __all__ = ["DemoConfig", "DEMO_PRESETS", "DemoResult", "run_demo", "demo_config"]
 
 logger = logging.getLogger(__name__)
 
 
+#: Top-level keys of a demo file that stand for ``potential.<key>`` (the demo's file keys before ``potential:``).
+_POTENTIAL_SHORTHANDS = ("model", "device", "dtype")
+
+
 class DemoConfig(StrictModel):
-    """Settings of :func:`run_demo` (from a preset; any field can be overridden)."""
+    """Settings of :func:`run_demo` (from a preset; any field can be overridden).
+
+    The potential is a :class:`~tfbsim.workflows.potentials.config.PotentialConfig` under ``potential:``, carried
+    unchanged into the bulk campaign's YAML and into the factory. ``model``, ``device`` and ``dtype`` at the top
+    level of a demo file (or as :func:`demo_config` keywords, as the ``tfbsim demo --model/--device`` flags pass
+    them) remain accepted as shorthands for ``potential.model`` etc.; the resolved configuration holds only
+    ``potential``. Giving the same setting both ways in one file is a :class:`~tfbsim.errors.ConfigError`.
+    """
 
     preset: Literal["quick", "full", "custom"] = "quick"
-    model: str = "bundled"
-    device: str = "auto"
-    dtype: Literal["float32", "float64"] = "float32"
+    potential: PotentialConfig = Field(default_factory=PotentialConfig)
     seed: int = 0
     composition: str = "Li2.94PO3.50N0.31"
     n_atoms: int = 200
@@ -72,6 +82,32 @@ class DemoConfig(StrictModel):
     interface_timestep_fs: float = 2.0
     interface_bin_ang: float = 1.0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_potential_shorthands(cls, data: Any) -> Any:
+        """Move top-level ``model``/``device``/``dtype`` into ``potential`` (refusing one setting given twice)."""
+        if not isinstance(data, dict) or not any(k in data for k in _POTENTIAL_SHORTHANDS):
+            return data
+        data = dict(data)
+        section = data.get("potential", {})
+        if isinstance(section, PotentialConfig):
+            section = section.model_dump(exclude_unset=True)
+        if not isinstance(section, dict):
+            return data  # pydantic reports the bad 'potential' value
+        section = dict(section)
+        for key in _POTENTIAL_SHORTHANDS:
+            if key not in data:
+                continue
+            value = data.pop(key)
+            if key in section and section[key] != value:
+                raise ValueError(
+                    f"'{key}' is given at the top level ({value!r}) and as potential.{key} ({section[key]!r}); "
+                    f"keep one (the top-level '{key}' is a shorthand for potential.{key})"
+                )
+            section[key] = value
+        data["potential"] = section
+        return data
+
 
 DEMO_PRESETS: dict[str, dict[str, Any]] = {
     "quick": {},
@@ -85,7 +121,10 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def demo_config(preset: str = "quick", *, file: str | os.PathLike | None = None, **overrides: Any) -> DemoConfig:
-    """A :class:`DemoConfig`: the preset's values, then those of a YAML ``file``, then ``overrides`` (not None)."""
+    """A :class:`DemoConfig`: the preset's values, then those of a YAML ``file``, then ``overrides`` (not None).
+
+    ``model``, ``device`` and ``dtype`` overrides (the CLI flags) replace those entries of the potential only.
+    """
     from ..config import load_config
 
     if preset not in DEMO_PRESETS:
@@ -93,7 +132,14 @@ def demo_config(preset: str = "quick", *, file: str | os.PathLike | None = None,
     data: dict[str, Any] = {"preset": preset, **DEMO_PRESETS[preset]}
     if file is not None:
         data.update(load_config(file, DemoConfig).model_dump(exclude_unset=True))
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    potential = {k: given.pop(k) for k in _POTENTIAL_SHORTHANDS if k in given}
+    if potential:
+        section = given.pop("potential", None) or data.get("potential") or {}
+        if isinstance(section, PotentialConfig):
+            section = section.model_dump(exclude_unset=True)
+        data["potential"] = {**section, **potential}
+    data.update(given)
     return validate_config(DemoConfig, data, source=str(file) if file else "demo settings")
 
 
@@ -133,7 +179,7 @@ def _campaign_yaml(cfg: DemoConfig, bulk: Path) -> Path:
         "name": "demo-lipon",
         "description": f"tfbsim demo ({cfg.preset}): amorphous {cfg.composition}, Li tracer diffusion vs T.",
         "directory": "bulk",
-        "potential": {"model": cfg.model, "device": cfg.device, "dtype": cfg.dtype},
+        "potential": cfg.potential.model_dump(mode="json"),
         "structures": [{"name": "lipon", "build": {"kind": "lipon", "composition": cfg.composition,
                                                    "n_atoms": cfg.n_atoms, "seed": cfg.seed}}],
         "temperatures_k": list(cfg.temperatures_k),
@@ -184,8 +230,7 @@ def _structure_stage(out: Path) -> dict[str, Any]:
     glass_path = out / "bulk" / "prepare" / "lipon" / "final.extxyz"
     glass = read_structure(glass_path)
     write_structure(out / "structures" / "lipon_quenched.extxyz", glass)
-    coordination = Coordination(glass).run()
-    data = coordination.to_dict()
+    data = Coordination(glass).run().results.to_dict()
     write_json(out / "results" / "coordination.json", data)
     plot_coordination(data, out / "figures" / "speciation.png")
     return data
@@ -196,7 +241,7 @@ def _interface_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[
     from ...analysis.interphase import Interphase
     from ...analysis.plots_interphase import plot_interphase
     from ..md.config import MDConfig
-    from ..md.run import restart_md, run_md
+    from ..md.resume import RunState, inspect_run_dir, start_or_resume
     from ..protocols.interface_quench import make_interface
     from ..protocols.li_melting import check_li_melting
 
@@ -222,22 +267,18 @@ def _interface_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[
                   traj_every=max(steps // 60, 1), checkpoint_every=500, seed=cfg.seed)
     run_dir = idir / "anneal"
     summary_path = run_dir / "summary.json"
-    status = read_json(summary_path).get("status") if summary_path.exists() else None
-    try:
-        if status in ("completed", "unstable"):
-            say(f"  anneal already {status}")
-        elif status is not None and (run_dir / "config.yaml").exists():
-            say("  continuing the interrupted anneal from its checkpoint")
-            restart_md(run_dir, calc)
-        else:
-            if run_dir.exists():
-                shutil.rmtree(run_dir)
-            say(f"  NVT anneal at {cfg.interface_anneal_k:g} K for {cfg.interface_anneal_ps:g} ps ({len(atoms)} atoms)")
-            run_md(atoms, calc, md, run_dir)
-    except SimulationUnstable as exc:  # analyse what was run; the report states it
+    state = inspect_run_dir(run_dir)
+    if state in (RunState.COMPLETED, RunState.UNSTABLE):
+        say(f"  anneal already {state.value}")
+    elif state is RunState.CHECKPOINT:
+        say("  continuing the interrupted anneal from its checkpoint")
+    else:
+        say(f"  NVT anneal at {cfg.interface_anneal_k:g} K for {cfg.interface_anneal_ps:g} ps ({len(atoms)} atoms)")
+    try:  # an unstable anneal (now or before) raises: analyse what was run; the report states it
+        start_or_resume(atoms, calc, md, run_dir, progress=True)
+    except SimulationUnstable as exc:
         say(f"  WARNING: the anneal stopped unstable ({exc}); analysing the frames written before it")
-    interphase = Interphase(run_dir / "traj.h5md", axis="z", bin_ang=cfg.interface_bin_ang).run()
-    data = interphase.to_dict()
+    data = Interphase(run_dir / "traj.h5md", axis="z", bin_ang=cfg.interface_bin_ang).run().results.to_dict()
     write_json(out / "results" / "interphase.json", data)
     plot_interphase(data, out / "figures" / "interphase.png")
     final_path = run_dir / "final.extxyz"
@@ -291,13 +332,13 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     started, t0 = utc_now(), time.perf_counter()
     # validate the model (and its elements) before any work is started
-    calc = load_potential(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    calc = load_potential(cfg.potential)
     check_coverage(calc, ["Li", "P", "O", "N"])
     write_json(out / "demo_config.json", cfg)
 
     timings: dict[str, float] = {}
     say(f"[1/4] glass + transport: {cfg.n_atoms}-atom {cfg.composition}, {_quench_name(cfg)} quench, NVT at "
-        f"{', '.join(f'{t:g}' for t in cfg.temperatures_k)} K × {cfg.production_ps:g} ps ({cfg.model})")
+        f"{', '.join(f'{t:g}' for t in cfg.temperatures_k)} K × {cfg.production_ps:g} ps ({cfg.potential.model})")
     t = time.perf_counter()
     bulk = _bulk_stage(cfg, out, say)
     timings["glass_transport_s"] = time.perf_counter() - t

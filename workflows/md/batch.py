@@ -42,6 +42,14 @@ from .config import MDConfig
 from .engines.gpu_engine import GpuBatch, GpuEngine, SystemSetup, check_gpu_config
 from .engines.torch_model import TorchMACE, import_vesin_torch, require_mace_calculator
 from .guards import check_guards
+from .resume import (
+    RunState,
+    check_completed_run,
+    inspect_run_dir,
+    remove_dead_run,
+    result_from_dir,
+    unstable_error,
+)
 from .rundir import RunDir
 from .runner import MDResult, MDRunner, new_summary
 from .setup import as_md_config, check_restart, initial_velocities, resolve_potential, validate_start
@@ -65,7 +73,7 @@ class _Plan:
     wall_before: float = 0.0
     reference_t_k: float | None = None
     time_origin: tuple[int, float] | None = None
-    done: MDResult | None = None  # resume of a completed run directory
+    done: MDResult | TfbsimError | None = None  # resume: a completed run directory, or an unstable one's error
     extra: dict = field(default_factory=dict)
 
 
@@ -117,33 +125,31 @@ def _plan_restart(run_dir: Any, calc: Calculator, *, force: bool = False,
 
 
 def _plan_resume(atoms: Atoms, calc: Calculator, config: MDConfig | dict, run_dir: Any) -> _Plan:
-    """``resume=True``: completed → returned as is; checkpoint → continue; otherwise a fresh start."""
+    """``resume=True``: the rules of :func:`tfbsim.workflows.md.resume.start_or_resume` (without ``force``).
+
+    absent → a fresh start; no_checkpoint → the dead run is removed (after the start is validated), then a
+    fresh start; checkpoint → continue with this config (a change raises ConfigError); completed → returned as
+    it is after checking config and model (ConfigError on a change); unstable → the system's result is the
+    stored :class:`~tfbsim.errors.SimulationUnstable`.
+    """
+    config = resolve_potential(as_md_config(config), calc)
+    if config.engine != "gpu":
+        config = config.model_copy(update={"engine": "gpu"})
     rundir = RunDir(run_dir)
-    summary = rundir.read_summary() if rundir.summary.exists() else {}
-    if summary.get("status") == "completed" and rundir.final.exists():
-        return _Plan(SystemSetup(atoms, as_md_config(config)), calc, rundir, "", done=_result_from_dir(rundir))
-    if rundir.checkpoint.exists():
-        return _plan_restart(rundir.path, calc)
-    if rundir.holds_run():
-        raise ConfigError(f"{rundir.path} holds a run without a checkpoint; delete it to start again")
+    state = inspect_run_dir(rundir.path)
+    if state is RunState.CHECKPOINT:
+        return _plan_restart(rundir.path, calc, config=config)
+    if state is RunState.COMPLETED:
+        check_completed_run(rundir, config, calc)
+        return _Plan(SystemSetup(atoms, config), calc, rundir, "", done=result_from_dir(rundir, calc))
+    if state is RunState.UNSTABLE:
+        return _Plan(SystemSetup(atoms, config), calc, rundir, "", done=unstable_error(rundir))
+    if state is RunState.NO_CHECKPOINT:
+        plan = _plan_fresh(atoms, calc, config, None)  # validated before anything is removed
+        remove_dead_run(rundir)
+        plan.rundir = rundir
+        return plan
     return _plan_fresh(atoms, calc, config, run_dir)
-
-
-def _result_from_dir(rundir: RunDir) -> MDResult:
-    from ...structures.io import read_structure
-
-    summary = rundir.read_summary()
-    data = np.genfromtxt(rundir.log, delimiter=",", names=True, ndmin=1)
-    log = {name: np.asarray(data[name]) for name in data.dtype.names}
-    log["step"] = log["step"].astype(np.int64)
-    return MDResult(
-        run_dir=rundir.path, atoms=read_structure(rundir.final), status="completed",
-        steps_done=int(summary["steps_done"]), wall_s=float(summary["wall_s"]),
-        steps_per_s=float(summary["steps_per_s"]), temperature_mean_k=summary["temperature_mean_k"],
-        temperature_std_k=summary["temperature_std_k"], etot_mean_ev=summary["etot_mean_ev"],
-        etot_std_ev=summary["etot_std_ev"], epot_mean_ev=summary["epot_mean_ev"],
-        epot_std_ev=summary["epot_std_ev"], config=load_config(rundir.config, MDConfig), summary=summary, log=log,
-    )
 
 
 # -------------------------------------------------------------------------------------------- runners

@@ -28,7 +28,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ..config import PotentialConfig, StrictModel
+from ..config import StrictModel
+from ..potentials.config import PotentialConfig
 
 __all__ = [
     "MDConfig",

@@ -37,6 +37,10 @@ def apply_fixed(atoms: Atoms) -> Atoms:
     return atoms
 
 
+def _max_norm(forces: np.ndarray) -> float:
+    return float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0
+
+
 @dataclass(frozen=True)
 class RelaxResult:
     """Outcome of :func:`relax`.
@@ -76,6 +80,7 @@ def relax(
     cell_axes: Literal["xyz", "z"] = "xyz",
     pressure_gpa: float = 0.0,
     max_step_ang: float = 0.2,
+    progress: bool = False,
 ) -> RelaxResult:
     """Relax positions (and optionally the cell) with FIRE.
 
@@ -100,6 +105,9 @@ def relax(
         External hydrostatic pressure for the cell relaxation (GPa).
     max_step_ang
         Largest FIRE displacement per step (Å).
+    progress
+        Log progress lines (step, the optimiser's max force, energy, rate) on ``tfbsim.progress`` at most every
+        30 s and at the end (:class:`~tfbsim.workflows.md.progress.ProgressReporter`).
     """
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -120,10 +128,26 @@ def relax(
             raise ConfigError("cell relaxation needs a 3-D periodic structure; use cell=False (--fixed-cell)")
         target = FrechetCellFilter(work, mask=_MASKS[cell_axes], scalar_pressure=pressure_gpa * units.GPa)
     opt = FIRE(target, maxstep=max_step_ang, logfile=None)
+    reporter = None
+    if progress:
+        from .progress import ProgressReporter
+
+        what = f"cell {cell_axes}" if cell else "fixed cell"
+        reporter = ProgressReporter(f"relax ({len(work)} atoms, {what})")
+
+        def report() -> None:  # the optimiser's forces and energy are cached: reading them costs nothing
+            if reporter.due():
+                reporter.update(opt.nsteps, fmax_ev_ang=_max_norm(target.get_forces()),
+                                energy_ev=float(work.get_potential_energy()), force=True)
+
+        opt.attach(report, interval=1)
     converged = bool(opt.run(fmax=fmax_ev_ang, steps=max_steps))
     forces = work.get_forces()
     fmax = float(np.linalg.norm(forces, axis=1).max()) if len(work) else 0.0
     change = tuple(float(x) for x in 100.0 * (work.cell.lengths() / lengths0 - 1.0)) if cell else (0.0, 0.0, 0.0)
     e1 = float(work.get_potential_energy())
     logger.info("relax: %d steps, E %.4f -> %.4f eV, max|F| %.3f eV/Å, converged=%s", opt.nsteps, e0, e1, fmax, converged)
+    if reporter is not None:
+        reporter.done(int(opt.nsteps), fmax_ev_ang=fmax, energy_ev=e1,
+                      note="converged" if converged else "stopped unconverged")
     return RelaxResult(work, converged, int(opt.nsteps), e0, e1, fmax, change)  # type: ignore[arg-type]

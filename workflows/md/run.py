@@ -170,12 +170,10 @@ def restart_md(
         from .batch import restart_md_gpu
 
         if calc is None:
-            p = new_config.potential
-            calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
+            calc = load_potential(new_config.potential)
         return restart_md_gpu(rundir.path, calc, force=force, config=config, progress=progress)
     if calc is None:
-        p = new_config.potential
-        calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
+        calc = load_potential(new_config.potential)
     changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force)
     atoms = ckpt.atoms
     if config is not None or changed:

@@ -5,11 +5,22 @@ At each event step (multiples of ``guard_every``, ``log_every``, ``traj_every``,
 the last step) the runner samples the engine once and, in this order: runs the guards, appends a log row,
 writes a trajectory frame, writes a checkpoint (then lets the engine drop cached potential state) and
 updates ``summary.json``. Between events the engine integrates without any Python observer.
+
+With ``progress`` the runner logs a line on ``tfbsim.progress`` (:mod:`~tfbsim.workflows.md.progress`) at an
+event step at least every 30 s, and one at the end; on a terminal (or in a notebook) a tqdm bar shows as well.
+
+While a run with a run directory runs in the main thread, SIGTERM and SIGUSR1 stop it cleanly
+(:mod:`~tfbsim.workflows.md.signals`): the engine stops at the next step boundary, the runner writes a checkpoint
+at that step, ``summary.json`` says ``interrupted`` (with the signal), the trajectory is closed, and
+:class:`~tfbsim.errors.RunInterrupted` is raised; :func:`~tfbsim.workflows.md.run.restart_md` continues
+bit-identically from there. A signal that arrives after the last step lets the run complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +30,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...errors import SimulationUnstable
+from ...errors import RunInterrupted, SimulationUnstable
 from ...structures.io import write_structure
 from ..config import config_hash
 from ..provenance import provenance, utc_now
@@ -28,7 +39,9 @@ from .config import MDConfig
 from .engines.ase_engine import fixed_mask
 from .engines.base import EngineSample, MDEngine
 from .guards import check_finite, check_guards
+from .progress import ProgressReporter
 from .rundir import H5MDFrames, MemoryFrames, RunDir, RunLog
+from .signals import StopRequest, signal_name, stop_on_signals
 
 __all__ = ["MDResult", "MDRunner", "model_identity", "same_model", "hashed_config", "new_summary"]
 
@@ -46,7 +59,7 @@ class MDResult:
         Final structure (copy) with velocities, ``fixed``/``region`` arrays, ``info['md']`` (step, time)
         and ``info['provenance']``; the calculator is attached.
     status
-        ``completed`` (unstable and failed runs raise instead).
+        ``completed`` (unstable, failed and interrupted runs raise instead).
     steps_done
         Steps integrated in total (all segments of a restarted run).
     wall_s
@@ -158,6 +171,8 @@ class MDRunner:
         self.reference_t_k = reference_t_k
         self.symbols = static.get_chemical_symbols()
         self.last_good: EngineSample | None = None
+        self._ckpt_step: int | None = None  # step of the last checkpoint written by this runner
+        self._reporter: ProgressReporter | None = None
         self.model = model_identity(calc)
         self.hash = config_hash(hashed_config(config))
         meta = {
@@ -199,6 +214,7 @@ class MDRunner:
             "written_utc": utc_now(),
         }
         write_checkpoint(self.rundir.checkpoint, self.static, self.engine.get_state(), meta)
+        self._ckpt_step = int(self.engine.step)
         self.engine.after_checkpoint()
 
     def events(self, step: int, *, first: bool = False) -> EngineSample:
@@ -272,6 +288,27 @@ class MDRunner:
         )
         raise SimulationUnstable(message, {**diagnostic, "run_dir": str(self.rundir.path) if self.rundir else None})
 
+    def _interrupted(self, signum: int) -> None:
+        """Checkpoint at the current step, summary ``interrupted``, close the files, raise RunInterrupted."""
+        step, name = int(self.engine.step), signal_name(signum)
+        if self.rundir is not None and self._ckpt_step != step:
+            self._checkpoint()
+        self.summary.setdefault("interruptions", []).append({"step": step, "signal": name, "utc": utc_now()})
+        self._write_summary("interrupted", signal=name)
+        self._close()
+        if self._reporter is not None:
+            self._reporter.done(step, note=f"interrupted by {name}")
+        if self.rundir is None:
+            raise RunInterrupted(f"MD run interrupted by {name} at step {step} of {self.config.steps} (in memory: "
+                                 "nothing was saved); run it with a run directory to be able to continue",
+                                 signum=signum, step=step)
+        where = self.rundir.path
+        raise RunInterrupted(
+            f"MD run interrupted by {name}: checkpoint written at step {step} of {self.config.steps} in {where}; "
+            f"continue it with `tfbsim md --restart {where}` (restart_md), or `tfbsim run` for a campaign task",
+            signum=signum, step=step, run_dir=str(where),
+        )
+
     def _atoms_from(self, sample: EngineSample) -> Atoms:
         atoms = self.static.copy()
         atoms.set_cell(sample.cell)
@@ -282,28 +319,54 @@ class MDRunner:
 
     # -------------------------------------------------------------------------------------------- loop
     def run(self, *, wall_before: float = 0.0, fresh: bool) -> MDResult:
+        """Integrate to ``config.steps`` (``fresh``: write the step-0 events first) and return the result.
+
+        With a run directory, in the main thread, SIGTERM/SIGUSR1 are routed to a stop request for the whole
+        call, final writes included (the previous handlers come back afterwards).
+        """
+        stop = StopRequest()
+        handlers = stop_on_signals(stop) if self.rundir is not None else contextlib.nullcontext(False)
+        with handlers:
+            return self._run(stop, wall_before=wall_before, fresh=fresh)
+
+    def _run(self, stop: StopRequest, *, wall_before: float, fresh: bool) -> MDResult:
         c = self.config
         self.wall_before = wall_before
         self.t_start = self.t_loop = time.perf_counter()
         self.loop_start_step = self.engine.step
+        self.summary.pop("signal", None)  # of a previous interruption (the list ``interruptions`` stays)
+        if hasattr(self.engine, "stop"):  # engines that poll it stop within a step; others at the next event
+            self.engine.stop = stop
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=c.steps, initial=self.engine.step, unit="step", disable=not self.progress,
+        label = f"MD {c.ensemble}" + (f" {self.rundir.path.name}" if self.rundir is not None else "")
+        self._reporter = reporter = (ProgressReporter(label, total=c.steps, start_step=self.engine.step)
+                                     if self.progress else None)
+        show_bar = self.progress and _interactive()
+        bar = tqdm(total=c.steps, initial=self.engine.step, unit="step", disable=not show_bar,
                    desc=f"MD {c.ensemble}", dynamic_ncols=True, leave=True)
+        last_t: float | None = None
         try:
-            if fresh:
-                self._write_summary("running")
-                self.events(self.engine.step, first=True)
-            every = (c.log_every, c.traj_every, c.checkpoint_every, c.guard_every)
-            while self.engine.step < c.steps:
-                step = self.engine.step
-                nxt = min(min((step // k + 1) * k for k in every), c.steps)
-                self.engine.advance(nxt - step)
-                sample = self.events(nxt)
-                bar.update(nxt - step)
-                if self.progress and nxt % c.log_every == 0:
-                    bar.set_postfix_str(f"T={sample.temperature_k:.0f} K", refresh=False)
-        except SimulationUnstable:
+            with _bar_logging(show_bar):
+                if fresh:
+                    self._write_summary("running")
+                    last_t = self.events(self.engine.step, first=True).temperature_k
+                every = (c.log_every, c.traj_every, c.checkpoint_every, c.guard_every)
+                while self.engine.step < c.steps:
+                    step = self.engine.step
+                    nxt = min(min((step // k + 1) * k for k in every), c.steps)
+                    self.engine.advance(nxt - step)
+                    if self.engine.step == nxt:
+                        sample = self.events(nxt)
+                        last_t = sample.temperature_k
+                        bar.update(nxt - step)
+                        if show_bar and nxt % c.log_every == 0:
+                            bar.set_postfix_str(f"T={sample.temperature_k:.0f} K", refresh=False)
+                        if reporter is not None:
+                            reporter.update(nxt, temperature_k=sample.temperature_k)
+                    if stop.signum is not None and self.engine.step < c.steps:
+                        self._interrupted(stop.signum)
+        except (SimulationUnstable, RunInterrupted):
             raise
         except Exception as exc:
             state = self.engine.atoms()
@@ -324,6 +387,8 @@ class MDRunner:
             raise
         finally:
             bar.close()
+        if reporter is not None:
+            reporter.done(int(self.engine.step), temperature_k=last_t)
         final = self.engine.atoms()
         final.info["md"] = {"step": int(self.engine.step), "time_ps": float(self.engine.time_ps),
                             "ensemble": c.ensemble}
@@ -354,6 +419,23 @@ class MDRunner:
             log=log,
             frames=self.frames.frames if isinstance(self.frames, MemoryFrames) else None,
         )
+
+
+def _interactive() -> bool:
+    """Whether a tqdm bar is worth drawing: stderr is a terminal, or an IPython kernel (notebook) runs."""
+    try:
+        return bool(sys.stderr.isatty()) or "ipykernel" in sys.modules
+    except (AttributeError, ValueError):  # a replaced or closed stderr
+        return False
+
+
+def _bar_logging(show_bar: bool) -> contextlib.AbstractContextManager:
+    """While a bar is drawn, route the ``tfbsim`` console handler through tqdm so log lines do not tear it."""
+    if not show_bar:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm([logging.getLogger("tfbsim")])
 
 
 def new_summary(config: MDConfig, calc: Calculator, atoms: Atoms, ndof: int, note: str, started: str) -> dict:

@@ -16,7 +16,7 @@ from ase.calculators.calculator import Calculator
 
 from ...errors import ConfigError, StructureError
 from ..config import config_hash, validate_config
-from ..potentials.factory import check_coverage
+from ..potentials.factory import check_coverage, potential_config_of
 from .config import MDConfig
 from .engines.ase_engine import fixed_mask
 from .engines.base import count_dof
@@ -36,20 +36,15 @@ def as_md_config(config: MDConfig | dict) -> MDConfig:
     raise ConfigError(f"config must be an MDConfig or a dict, not {type(config).__name__}")
 
 
-_FACTORY_KINDS = {"mace-file", "bundled", "mace-foundation", "chgnet", "emt", "lj"}
-
-
 def resolve_potential(config: MDConfig, calc: Calculator) -> MDConfig:
     """Record the calculator actually used in ``config.potential`` (if it came from the potential factory),
-    so that ``config.yaml`` describes the run and ``restart_md`` can rebuild it."""
-    params = getattr(calc, "parameters", None) or {}
-    if params.get("kind") not in _FACTORY_KINDS or not params.get("spec"):
+    so that ``config.yaml`` describes the run and ``restart_md`` can rebuild it (the factory's
+    :func:`~tfbsim.workflows.potentials.factory.potential_config_of`; any other calculator leaves ``config``
+    as it is)."""
+    used = potential_config_of(calc)
+    if used is None:
         return config
-    potential = config.potential.model_copy(
-        update={"model": str(params["spec"]), "dtype": params.get("dtype") or config.potential.dtype,
-                "device": params.get("device") or config.potential.device}
-    )
-    return config.model_copy(update={"potential": potential})
+    return config.model_copy(update={"potential": used})
 
 
 def validate_start(atoms: Atoms, calc: Calculator, config: MDConfig) -> None:

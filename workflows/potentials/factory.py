@@ -11,8 +11,11 @@ Spec forms accepted by :func:`load_potential`
 ``chgnet``                     CHGNet 0.3.0, whose weights ship in the ``chgnet`` wheel (extra ``[chgnet]``)
 ``emt``, ``lj``                ASE's EMT and Lennard-Jones, for tests only
 
-Every calculator returned carries ``calc.parameters`` entries ``spec``, ``kind``, ``path``, ``sha256``,
-``dtype``, ``device``, ``elements`` and ``r_max_ang``; :func:`check_coverage` must be called before any
+The spec and its options come either as a :class:`~tfbsim.workflows.potentials.config.PotentialConfig` (or a
+mapping validated into one) or as a string plus keywords. Every calculator returned carries
+``calc.parameters`` entries ``spec``, ``kind``, ``path``, ``sha256``, ``dtype``, ``device``, ``elements`` and
+``r_max_ang``, and records the :class:`PotentialConfig` it was built from: :func:`potential_config_of` reads it
+back (this module is the only place that knows where). :func:`check_coverage` must be called before any
 evaluation (the MD runner and the CLI do), and fails naming the elements the model lacks.
 """
 
@@ -26,16 +29,19 @@ import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...errors import ModelNotFoundError, PotentialError
+from ...errors import ConfigError, ModelNotFoundError, PotentialError
+from .config import PotentialConfig, as_potential_config
 from .mace_backend import import_mace, load_mace_model, mace_model_summary, sha256_file
 
 __all__ = [
     "load_potential",
+    "potential_config_of",
     "check_coverage",
     "potential_info",
     "resolve_device",
@@ -59,6 +65,9 @@ FOUNDATION_MODELS: dict[str, str] = {
     "mace-omat-0:small": f"{_MP}/mace_omat_0/mace-omat-0-small.model",
     "mace-omat-0:medium": f"{_MP}/mace_omat_0/mace-omat-0-medium.model",
 }
+
+#: The ``calc.parameters`` key under which the factory records the PotentialConfig a calculator was built from.
+_CONFIG_KEY = "potential_config"
 
 _EMT_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 
@@ -253,54 +262,116 @@ def _test_calculator(kind: str) -> Calculator:
     return calc
 
 
-def load_potential(
-    spec: str,
+def _as_config(
+    spec_or_config: str | PotentialConfig | Mapping[str, Any],
+    device: str | None,
+    dtype: str | None,
+    allow_download: bool | None,
     *,
-    device: str = "auto",
-    dtype: str = "float32",
-    allow_download: bool = False,
+    default_device: str = "auto",
+) -> PotentialConfig:
+    """One :class:`PotentialConfig` from either a config (keywords not allowed) or a spec plus keywords."""
+    keywords = {"device": device, "dtype": dtype, "allow_download": allow_download}
+    if isinstance(spec_or_config, (PotentialConfig, Mapping)):
+        given = sorted(k for k, v in keywords.items() if v is not None)
+        if given:
+            raise ConfigError(
+                f"load_potential got a potential configuration and the keyword(s) {', '.join(given)}: give either "
+                "a PotentialConfig (set device/dtype/allow_download in it, e.g. config.model_copy(update=...)) "
+                "or a spec string with keywords, not both"
+            )
+        return as_potential_config(spec_or_config)
+    if not isinstance(spec_or_config, str):
+        raise ConfigError(
+            f"load_potential needs a model spec string or a PotentialConfig, not {type(spec_or_config).__name__}"
+        )
+    dtype = "float32" if dtype is None else dtype
+    if dtype not in {"float32", "float64"}:
+        raise PotentialError(f"unknown dtype {dtype!r}; use float32 or float64")
+    return as_potential_config(
+        {"model": spec_or_config, "device": device or default_device, "dtype": dtype,
+         "allow_download": bool(allow_download)},
+        source="load_potential arguments",
+    )
+
+
+def load_potential(
+    spec_or_config: str | PotentialConfig | Mapping[str, Any],
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    allow_download: bool | None = None,
 ) -> Calculator:
-    """Build the ASE calculator for ``spec`` (see the module docstring for the accepted forms).
+    """Build the ASE calculator for a model (see the module docstring for the accepted specs).
 
     Parameters
     ----------
-    spec
-        Model path or name.
+    spec_or_config
+        A :class:`~tfbsim.workflows.potentials.config.PotentialConfig` (e.g. ``config.potential`` of an
+        ``MDConfig``), a mapping validated into one, or a model path or name.
     device
-        ``auto``, ``cpu`` or ``cuda[:N]``.
+        With a spec only: ``auto`` (default), ``cpu`` or ``cuda[:N]``.
     dtype
-        ``float32`` or ``float64`` (MACE models are converted; EMT/LJ are always float64).
+        With a spec only: ``float32`` (default) or ``float64`` (MACE models are converted; EMT/LJ are always
+        float64, CHGNet always float32).
     allow_download
-        Allow fetching a named MACE foundation model that is not in the cache.
+        With a spec only: allow fetching a named MACE foundation model that is not in the cache (default no).
 
     Returns
     -------
     ase.calculators.calculator.Calculator
-        With provenance entries in ``calc.parameters``.
+        With provenance entries in ``calc.parameters`` and the configuration it was built from
+        (:func:`potential_config_of`).
 
     Raises
     ------
+    ConfigError
+        A configuration together with keywords (put them in the configuration), or a configuration with an
+        unknown key or a bad value.
     ModelNotFoundError
         The file or named model is not available locally (the message says where to put it).
     PotentialError
         The file is not a MACE model, the backend is not installed, the device is unavailable...
     """
-    if dtype not in {"float32", "float64"}:
-        raise PotentialError(f"unknown dtype {dtype!r}; use float32 or float64")
-    resolved = _resolve(spec)
+    config = _as_config(spec_or_config, device, dtype, allow_download)
+    calc = _build(config)
+    params = calc.parameters
+    recorded = PotentialConfig(model=str(params["spec"]), device=str(params["device"]), dtype=params["dtype"],
+                               allow_download=config.allow_download)
+    params[_CONFIG_KEY] = recorded.model_dump(mode="json")
+    return calc
+
+
+def _build(config: PotentialConfig) -> Calculator:
+    resolved = _resolve(config.model)
     if resolved.kind in {"emt", "lj"}:
         return _test_calculator(resolved.kind)
-    dev = resolve_device(device)
+    dev = resolve_device(config.device)
+    dtype = config.dtype
     if resolved.kind == "chgnet":
         return _chgnet_calculator(dev, dtype)
     if resolved.kind == "bundled":
         path, digest = _bundled_path()
         return _mace_calculator(path, "bundled", "bundled", dev, dtype, digest)
     if resolved.kind == "mace-foundation":
-        path = _foundation_path(resolved.spec, allow_download)
+        path = _foundation_path(resolved.spec, config.allow_download)
         return _mace_calculator(path, resolved.spec, "mace-foundation", dev, dtype, None)
     assert resolved.path is not None
     return _mace_calculator(resolved.path, resolved.spec, "mace-file", dev, dtype, None)
+
+
+def potential_config_of(calc: Calculator) -> PotentialConfig | None:
+    """The :class:`PotentialConfig` that rebuilds ``calc``; ``None`` for a calculator the factory did not make.
+
+    The model spec, the resolved device (``auto`` became ``cpu`` or ``cuda``), the dtype actually used (EMT and
+    LJ are float64, CHGNet float32 whatever was asked) and ``allow_download`` as given:
+    ``load_potential(potential_config_of(calc))`` builds the same potential again.
+    """
+    params = getattr(calc, "parameters", None) or {}
+    recorded = params.get(_CONFIG_KEY)
+    if not isinstance(recorded, Mapping):
+        return None
+    return PotentialConfig.model_validate(dict(recorded))
 
 
 def check_coverage(calc: Calculator, atoms: Atoms | list[str] | set[str]) -> None:
@@ -319,9 +390,18 @@ def check_coverage(calc: Calculator, atoms: Atoms | list[str] | set[str]) -> Non
         )
 
 
-def potential_info(spec: str, *, device: str = "cpu", dtype: str = "float32", allow_download: bool = False) -> dict[str, Any]:
-    """What ``tfbsim potential info`` reports: spec, kind, elements, cutoff, parameter count, sha256, dtype."""
-    calc = load_potential(spec, device=device, dtype=dtype, allow_download=allow_download)
+def potential_info(
+    spec_or_config: str | PotentialConfig | Mapping[str, Any],
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    allow_download: bool | None = None,
+) -> dict[str, Any]:
+    """What ``tfbsim potential info`` reports: spec, kind, elements, cutoff, parameter count, sha256, dtype.
+
+    Takes what :func:`load_potential` takes, except that a spec string's device defaults to ``cpu``.
+    """
+    calc = load_potential(_as_config(spec_or_config, device, dtype, allow_download, default_device="cpu"))
     p = calc.parameters
     n_params = p.get("n_params")
     if n_params is None and p.get("kind") == "chgnet":

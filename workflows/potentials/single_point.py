@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 
 from ..provenance import provenance, utc_now
+from .config import PotentialConfig
 from .factory import check_coverage, load_potential
 
 __all__ = ["evaluate"]
@@ -16,11 +18,11 @@ __all__ = ["evaluate"]
 
 def evaluate(
     atoms: Atoms,
-    model: str | Calculator,
+    model: str | PotentialConfig | Mapping[str, Any] | Calculator,
     *,
-    device: str = "auto",
-    dtype: str = "float64",
-    allow_download: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
+    allow_download: bool | None = None,
 ) -> dict[str, Any]:
     """Energy, forces and (for periodic cells) stress of ``atoms``.
 
@@ -29,9 +31,11 @@ def evaluate(
     atoms
         Structure; not modified.
     model
-        Potential spec for :func:`~tfbsim.workflows.potentials.factory.load_potential`, or a calculator from it.
+        Potential spec or :class:`~tfbsim.workflows.potentials.config.PotentialConfig` for
+        :func:`~tfbsim.workflows.potentials.factory.load_potential`, or a calculator from it.
     device, dtype, allow_download
-        Passed to the factory when ``model`` is a spec.
+        Passed to the factory when ``model`` is a spec string (defaults ``auto``, ``float64``, no download);
+        with a configuration, set them in it.
 
     Returns
     -------
@@ -40,9 +44,12 @@ def evaluate(
         ``None`` without a 3-D periodic cell), ``n_atoms``, ``elements``, ``provenance``.
     """
     started = utc_now()
-    calc = model if isinstance(model, Calculator) else load_potential(
-        model, device=device, dtype=dtype, allow_download=allow_download
-    )
+    if isinstance(model, Calculator):
+        calc = model
+    elif isinstance(model, str):
+        calc = load_potential(model, device=device, dtype=dtype or "float64", allow_download=allow_download)
+    else:
+        calc = load_potential(model, device=device, dtype=dtype, allow_download=allow_download)
     check_coverage(calc, atoms)
     work = atoms.copy()
     work.calc = calc

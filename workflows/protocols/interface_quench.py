@@ -235,17 +235,21 @@ def _update_interfaces(final: Atoms, initial: Atoms) -> None:
 
 
 def relax_interface(
-    atoms: Atoms, calc: Calculator, *, fmax_ev_ang: float = 0.05, max_steps: int = 500
+    atoms: Atoms, calc: Calculator, *, fmax_ev_ang: float = 0.05, max_steps: int = 500, progress: bool = True
 ) -> tuple[Atoms, dict]:
     """Relax an interface with its in-plane cell fixed: positions and c (periodic sandwich) or positions only.
 
     Fixed atoms (``arrays["fixed"]``) stay in place. Returns the relaxed structure (no calculator attached,
-    ``info`` kept, ``info["relax"]`` added) and a summary dict.
+    ``info`` kept, ``info["relax"]`` added) and a summary dict. With ``progress`` (default: such relaxations
+    of a few hundred atoms take minutes) the step, max force and energy are logged on ``tfbsim.progress`` at
+    INFO every 30 s and at the end; the CLI shows them unless ``--quiet``, a library caller only when it
+    enables that logger.
     """
     from ..md.relax import relax
 
     periodic = bool(atoms.info.get("periodic_sandwich", True))
-    result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=periodic, cell_axes="z")
+    result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=periodic, cell_axes="z",
+                   progress=progress)
     out = result.atoms.copy()
     out.calc = None
     out.set_constraint()

@@ -1,14 +1,13 @@
 """Amorphous LiPON end to end: build (motif or random) → optional melt–quench → speciation report.
 
 This is the composition behind ``tfbsim build lipon``; it lives in workflows/ because it joins the builder
-(:mod:`tfbsim.structures.amorphous`), the protocol (:mod:`tfbsim.workflows.protocols.melt_quench`) and the coordination
-analysis (:mod:`tfbsim.analysis.coordination`).
+(:mod:`tfbsim.structures.amorphous`), the protocol (:mod:`tfbsim.workflows.protocols.melt_quench`) and the
+speciation report (:mod:`tfbsim.analysis.speciation_report`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,42 +16,16 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
+from ...analysis.speciation_report import lipon_speciation
 from ...errors import ConfigError
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
 from .melt_quench import MeltQuenchConfig, MeltQuenchResult, melt_quench, resolve_melt_quench_config
 from .melt_quench import density_g_cm3 as _density
 
-__all__ = ["make_amorphous_lipon", "lipon_speciation", "LiponBuild"]
+__all__ = ["make_amorphous_lipon", "LiponBuild"]
 
 logger = logging.getLogger(__name__)
-
-
-def lipon_speciation(atoms: Atoms, cutoffs: dict | None = None) -> dict[str, dict[str, float | None]]:
-    """N, P and O speciation fractions of one structure (default bond cutoffs of the coordination analysis).
-
-    Returns
-    -------
-    dict
-        ``{"N": {Na, Nd, Nt, N0}, "P": {Q0..Q4, mean_cn, four_coordinated}, "O": {Onb, Ob, O0}}``;
-        fractions of the N, P, O atoms (``None`` when the element is absent).
-    """
-    from ...analysis.coordination import Coordination
-
-    mean = Coordination(atoms, cutoffs=cutoffs).run().results.mean
-
-    def val(key: str) -> float | None:
-        value = float(mean[key])
-        return None if math.isnan(value) else value
-
-    four = None
-    if val("P_undercoordinated") is not None:
-        four = 1.0 - float(mean["P_undercoordinated"]) - float(mean["P_overcoordinated"])
-    return {
-        "N": {k: val(k) for k in ("Na", "Nd", "Nt", "N0")},
-        "P": {**{f"Q{n}": val(f"Q{n}") for n in range(5)}, "mean_cn": val("P_mean_cn"), "four_coordinated": four},
-        "O": {k: val(k) for k in ("Onb", "Ob", "O0")},
-    }
 
 
 @dataclass(frozen=True)
@@ -122,8 +95,9 @@ def make_amorphous_lipon(
         ``report`` keys: ``target_formula``, ``achieved_formula``, ``counts``, ``charge_per_p`` (e/P of the
         target formula), ``n_atoms``, ``mode``, ``seed``, ``density_g_cm3`` and ``cell_ang`` (output structure),
         ``density_initial_g_cm3``, ``min_distance_ang`` (output structure, Å), ``speciation_designed``,
-        ``speciation_initial`` and ``speciation_final`` (:func:`lipon_speciation`), ``protocol`` (``None`` or
-        the melt–quench summary), ``provenance``.
+        ``speciation_initial`` and ``speciation_final``
+        (:func:`~tfbsim.analysis.speciation_report.lipon_speciation`), ``protocol`` (``None`` or the
+        melt–quench summary), ``provenance``.
 
     Raises
     ------

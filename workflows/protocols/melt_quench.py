@@ -38,7 +38,6 @@ MD stage from its checkpoint and runs the rest; a completed protocol is returned
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,12 +130,12 @@ def _resolve_axes(config: MeltQuenchConfig, atoms: Atoms) -> str:
 
 
 def _run_relax_stage(atoms: Atoms, calc: Calculator, stage_dir: Path | None, *, fmax: float, steps: int,
-                     cell: bool, axes: str) -> tuple[Atoms, dict]:
+                     cell: bool, axes: str, progress: bool = False) -> tuple[Atoms, dict]:
     from ..md.relax import relax
 
     start = time.perf_counter()
     result = relax(atoms, calc, fmax_ev_ang=fmax, max_steps=steps, cell=cell,
-                   cell_axes="z" if axes == "z" else "xyz")
+                   cell_axes="z" if axes == "z" else "xyz", progress=progress)
     out = result.atoms
     out.set_momenta(np.zeros((len(out), 3)), apply_constraint=False)
     record = {
@@ -177,18 +176,17 @@ def _read_state(path: Path, atoms: Atoms) -> Atoms:
 
 
 def _run_md_stage(atoms: Atoms, calc: Calculator, md_config: MDConfig, stage_dir: Path | None,
-                  progress: bool) -> tuple[Atoms, dict]:
-    from ..md.run import restart_md, run_md
-    from ..md.rundir import RunDir
+                  progress: bool, *, force: bool = False) -> tuple[Atoms, dict]:
+    """Start or continue one MD stage.
 
-    if stage_dir is not None and (stage_dir / "checkpoint.npz").exists():
+    The rules of :func:`~tfbsim.workflows.md.resume.start_or_resume`; ``force`` is the protocol's: continue an
+    interrupted or unstable stage with changed settings.
+    """
+    from ..md.resume import RunState, inspect_run_dir, start_or_resume
+
+    if stage_dir is not None and inspect_run_dir(stage_dir) is RunState.CHECKPOINT:
         logger.info("melt-quench: continuing %s from its checkpoint", stage_dir)
-        result = restart_md(stage_dir, calc, progress=progress)
-    else:
-        if stage_dir is not None and RunDir(stage_dir).holds_run():
-            logger.info("melt-quench: %s died before its first checkpoint; starting it again", stage_dir)
-            shutil.rmtree(stage_dir)
-        result = run_md(atoms, calc, md_config, stage_dir, progress=progress)
+    result = start_or_resume(atoms, calc, md_config, stage_dir, force=force, progress=progress)
     out = _only_fixed_constraints(result.atoms)
     record = {
         "status": result.status,
@@ -331,15 +329,17 @@ def melt_quench(
                 logger.info("melt-quench: stage %s already completed, reusing %s", stage, sdir)
             elif stage == "prerelax":
                 current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.prerelax_fmax_ev_ang,
-                                                   steps=cfg.prerelax_steps, cell=False, axes=axes)
+                                                   steps=cfg.prerelax_steps, cell=False, axes=axes,
+                                                   progress=progress)
             elif stage == "relax":
                 current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.final_relax_fmax_ev_ang,
-                                                   steps=cfg.final_relax_steps, cell=cfg.final_relax_cell, axes=axes)
+                                                   steps=cfg.final_relax_steps, cell=cfg.final_relax_cell, axes=axes,
+                                                   progress=progress)
             elif md_configs[stage].steps == 0:
                 record = {"status": "skipped", "steps": 0, "wall_s": 0.0}
             else:
                 logger.info("melt-quench: %s (%d steps, %s)", stage, md_configs[stage].steps, md_configs[stage].ensemble)
-                current, record = _run_md_stage(current, calc, md_configs[stage], sdir, progress)
+                current, record = _run_md_stage(current, calc, md_configs[stage], sdir, progress, force=force)
         except SimulationUnstable as exc:
             summary["stages"].append({"name": stage, "status": "unstable", "path": str(sdir) if sdir else None})
             save("unstable", diagnostic=exc.diagnostic)
@@ -434,7 +434,6 @@ def restart_melt_quench(
     if calc is None:
         from ..potentials.factory import load_potential
 
-        p = cfg.potential
-        calc = load_potential(p.model, device=p.device, dtype=p.dtype, allow_download=p.allow_download)
+        calc = load_potential(cfg.potential)
     atoms = read_structure(rd / "initial.extxyz")
     return melt_quench(atoms, calc, cfg, rd, progress=progress, force=force)

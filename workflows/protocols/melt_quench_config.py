@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ...errors import ConfigError
-from ..config import PotentialConfig, StrictModel, load_config, validate_config
+from ..config import StrictModel, load_config, validate_config
+from ..potentials.config import PotentialConfig
 from ..md.config import MDConfig
 
 __all__ = ["MeltQuenchConfig", "MELT_QUENCH_PRESETS", "STAGES", "MD_STAGES", "resolve_melt_quench_config"]

@@ -2,7 +2,8 @@
 
 The engine owns a working copy of the atoms with the calculator attached, the integrator, and the one
 seeded :class:`numpy.random.Generator` that feeds the thermostat noise. ``advance`` is a bare loop over
-``dyn.step()`` (plus one ``np.interp`` per step during a temperature ramp): observers, logging and files
+``dyn.step()`` (plus one ``np.interp`` per step during a temperature ramp, and one read of the
+:class:`~tfbsim.workflows.md.signals.StopRequest` flag that SIGTERM/SIGUSR1 set): observers, logging and files
 are the runner's business, at intervals.
 """
 
@@ -19,6 +20,7 @@ from ase.constraints import FixAtoms, FixCom
 from ....errors import ConfigError
 from ..config import MDConfig, temperature_at
 from ..relax import apply_fixed
+from ..signals import StopRequest
 from .base import EngineSample, count_dof
 from .thermostats import (
     TfbBerendsenNPT,
@@ -71,6 +73,9 @@ class AseEngine:
     """
 
     name = "ase"
+    #: Polled before every step: once requested, :meth:`advance` returns at that step boundary (the runner
+    #: replaces it by the request its signal handlers set).
+    stop: StopRequest
 
     def __init__(
         self,
@@ -83,6 +88,7 @@ class AseEngine:
     ) -> None:
         self.config = config
         self.rng = rng
+        self.stop = StopRequest()
         self._atoms = atoms
         self.n_atoms = len(atoms)
         fixed = fixed_mask(atoms)
@@ -177,15 +183,23 @@ class AseEngine:
 
     # ---------------------------------------------------------------------------------------- running
     def advance(self, n_steps: int) -> None:
-        """Integrate ``n_steps`` steps (the thermostat target follows the schedule, step by step)."""
+        """Integrate ``n_steps`` steps (the thermostat target follows the schedule, step by step).
+
+        Returns early, at a step boundary, once :attr:`stop` is requested (``self.step`` then says how far it got).
+        """
         dyn = self.dyn
+        stop = self.stop
         try:
             if self.config.temperature_schedule is None:
                 for _ in range(n_steps):
+                    if stop.signum is not None:
+                        break
                     dyn.step()
                     self.step += 1
             else:
                 for _ in range(n_steps):
+                    if stop.signum is not None:
+                        break
                     target = self.target_temperature_k(self.step)
                     if target != self._current_t:
                         dyn.set_temperature_k(target)

@@ -16,6 +16,11 @@ few methods without touching callers:
 
 Attributes ``step`` (int), ``time_ps`` (float), ``ndof`` (int: kinetic degrees of freedom, 3 N minus
 fixed atoms minus the conserved centre-of-mass momentum) and ``n_atoms`` complete the protocol.
+
+An engine may also have a ``stop`` attribute (a :class:`~tfbsim.workflows.md.signals.StopRequest`): the runner
+then hands it its signal flag, and ``advance`` returns early at the first step boundary after SIGTERM/SIGUSR1
+(``step`` says how far it got). Engines without one (the batched GPU engine) are stopped by the runner after
+``advance`` returns, at the next event step.
 """
 
 from __future__ import annotations
