@@ -77,3 +77,14 @@ def _floats(text: str | None, what: str, *, sep: str = ",") -> list[float] | Non
         return [float(v) for v in text.replace(" ", "").split(sep) if v != ""]
     except ValueError:
         raise ConfigError(f"{what} must be numbers separated by '{sep}', got {text!r}") from None
+
+
+def potential_from_flags(model: str | Path, device: str, dtype: str, allow_download: bool = False):
+    """The :class:`~tfbsim.workflows.potentials.config.PotentialConfig` of a command's potential flags
+    (``--model/--device/--dtype/--allow-download``); a bad value is one ``error:`` line naming the flag value."""
+    from ..workflows.potentials.config import as_potential_config
+
+    return as_potential_config(
+        {"model": str(model), "device": device, "dtype": dtype, "allow_download": allow_download},
+        source="command-line options",
+    )

@@ -19,6 +19,7 @@ from ._common import (
     _quiet,
     _say,
     _write_json,
+    potential_from_flags,
     sub_app,
 )
 
@@ -76,11 +77,9 @@ def build_crystal_cmd(
     calc = None
     if do_relax:
         from ..workflows.md.relax import relax
-        from ..workflows.potentials.config import as_potential_config
         from ..workflows.potentials.factory import load_potential
 
-        potential = as_potential_config({"model": str(model), "device": device, "dtype": dtype,
-                                         "allow_download": allow_download}, source="command-line options")
+        potential = potential_from_flags(model, device, dtype, allow_download)
         calc = load_potential(potential)
         result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=True,
                        progress=not _quiet(ctx))
@@ -338,12 +337,10 @@ def build_interface_cmd(
         if run_dir is None:
             run_dir = output.with_name(output.stem + "_quench")
     if model and (quench_on_substrate or relax):
-        from ..workflows.potentials.config import as_potential_config
         from ..workflows.potentials.factory import load_potential
 
-        potential = quench_cfg.potential if quench_cfg is not None else as_potential_config(
-            {"model": str(model), "device": device, "dtype": dtype, "allow_download": allow_download},
-            source="command-line options")
+        potential = (quench_cfg.potential if quench_cfg is not None
+                     else potential_from_flags(model, device, dtype, allow_download))
         calc = load_potential(potential)
     built = make_interface(
         stack, quench=quench_cfg, relax=relax, calc=calc, run_dir=run_dir, relax_fmax_ev_ang=fmax_ev_ang,

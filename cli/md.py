@@ -19,6 +19,7 @@ from ._common import (
     _quiet,
     _say,
     _write_json,
+    potential_from_flags,
 )
 
 # ---- md & relax (issue 4) ----------------------------------------------------------------------------------
@@ -105,15 +106,11 @@ def relax_cmd(
     """Relax positions (and the cell) with FIRE; fixed atoms (arrays['fixed']) stay put."""
     from ..structures.io import read_structure, write_structure
     from ..workflows.md.relax import relax
-    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import load_potential
     from ..workflows.provenance import provenance, stamp, utc_now
 
     started = utc_now()
-    potential = as_potential_config(
-        {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download},
-        source="command-line options",
-    )
+    potential = potential_from_flags(model, device, dtype, allow_download)
     atoms = read_structure(structure)
     calc = load_potential(potential)
     result = relax(atoms, calc, fmax_ev_ang=fmax_ev_ang, max_steps=max_steps, cell=not fixed_cell,

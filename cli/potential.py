@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from ._common import AllowDownloadOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, _say, _write_json, sub_app
+from ._common import (
+    AllowDownloadOpt,
+    DeviceOpt,
+    DtypeOpt,
+    JsonOpt,
+    ModelOpt,
+    _say,
+    _write_json,
+    potential_from_flags,
+    sub_app,
+)
 
 potential_app = sub_app("Inspect and evaluate potentials.")
 
@@ -23,13 +33,9 @@ def potential_info_cmd(
     allow_download: AllowDownloadOpt = False,
 ) -> None:
     """Describe a potential: kind, elements, cutoff, parameters, sha256."""
-    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import potential_info
 
-    potential = as_potential_config(
-        {"model": spec, "device": device, "dtype": dtype, "allow_download": allow_download},
-        source="command-line options",
-    )
+    potential = potential_from_flags(spec, device, dtype, allow_download)
     info = potential_info(potential)
     _write_json(json_out, info)
     _say(
@@ -51,13 +57,9 @@ def potential_eval_cmd(
 ) -> None:
     """Energy, forces and stress of a structure with a potential."""
     from ..structures.io import read_structure
-    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.single_point import evaluate
 
-    potential = as_potential_config(
-        {"model": model, "device": device, "dtype": dtype, "allow_download": allow_download},
-        source="command-line options",
-    )
+    potential = potential_from_flags(model, device, dtype, allow_download)
     atoms = read_structure(structure)
     result = evaluate(atoms, potential)
     _write_json(json_out, result)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import ConfigOpt, DeviceOpt, DtypeOpt, JsonOpt, _quiet, _say, _write_json
+from ._common import ConfigOpt, DeviceOpt, DtypeOpt, JsonOpt, _quiet, _say, _write_json, potential_from_flags
 
 # ------------------------------------------------------------------------------------------------ train
 train_app = typer.Typer(
@@ -58,13 +58,10 @@ def train_label_cmd(
 ) -> None:
     """Label configurations with a teacher potential (REF_energy, REF_forces, REF_stress)."""
     from ..structures.io import read_structure
-    from ..workflows.potentials.config import as_potential_config
     from ..workflows.potentials.factory import load_potential
     from ..workflows.training.label import label_frames
 
-    potential = as_potential_config({"model": teacher, "device": device,
-                                     "dtype": "float64" if teacher in ("emt", "lj") else "float32"},
-                                    source="command-line options")
+    potential = potential_from_flags(teacher, device, "float64" if teacher in ("emt", "lj") else "float32")
     configs = read_structure(frames, index=":")
     calc = load_potential(potential)
     report = label_frames(configs, calc, output, progress=not _quiet(ctx))
