@@ -1,6 +1,6 @@
 # tfbsim — two commands do all setup:  `make demo`  and  `make test`.
 # Both create .venv when needed: pinned CPU torch first (unless a torch is already there, e.g. your CUDA
-# build), then `pip install -e .[test]`. The install is skipped while pyproject.toml is unchanged.
+# build), then `pip install -e .[test]`. The install is skipped while pyproject.toml and setup.py are unchanged.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -24,7 +24,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml setup.py | $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[test]'
 	@touch $(STAMP)
