@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.tfbsim-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow test-all bench model clean help
+.PHONY: setup demo test test-slow test-all bench model pbe-data sevenn-env clean help
 
 help:
 	@echo "make demo       build -> MD -> analysis on the bundled model; report in $(DEMO_OUT)/"
@@ -19,6 +19,8 @@ help:
 	@echo "make test-slow  the long physics validation (minutes to an hour)"
 	@echo "make bench      benchmarks; results go to BENCHMARKS.md"
 	@echo "make model      re-create the bundled MACE model (hours on 2 CPU cores)"
+	@echo "make pbe-data   PBE (CP2K) labels of the DFT frames, resumable (hours; needs apt-get install cp2k)"
+	@echo "make sevenn-env the separate environment of the SevenNet teacher ($(SEVENN_VENV))"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +50,24 @@ bench: setup
 
 model: setup
 	$(VENV)/bin/tfbsim train make-bundled --out workflows/potentials/models --work model_work
+
+PBE_DIR      ?= workflows/training/datasets/pbe-v1
+CP2K_THREADS ?= 1
+CP2K_WORKERS ?= 1
+pbe-data: setup
+	@test -f $(PBE_DIR)/frames.extxyz || $(VENV)/bin/tfbsim train dft-frames -o $(PBE_DIR)/frames.extxyz
+	$(VENV)/bin/tfbsim train label $(PBE_DIR)/frames.extxyz -o $(PBE_DIR)/pbe.extxyz --method cp2k \
+		--threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) --timeout-s 5400
+
+SEVENN_VENV ?= .venv-sevenn
+SEVENN_STAMP := $(SEVENN_VENV)/.installed
+$(SEVENN_STAMP):
+	$(PYTHON) -m venv $(SEVENN_VENV)
+	$(SEVENN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SEVENN_VENV)/bin/python -m pip install -q $(TORCH)
+	$(SEVENN_VENV)/bin/python -m pip install -q sevenn==0.13.0
+	@touch $(SEVENN_STAMP)
+sevenn-env: $(SEVENN_STAMP)
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build dist *.egg-info

@@ -53,20 +53,78 @@ def train_label_cmd(
     ctx: typer.Context,
     frames: Annotated[Path, typer.Argument(help="Configurations to label (any ASE format, all frames).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Labelled extxyz (appended; resumable).")],
-    teacher: Annotated[str, typer.Option("--teacher", help="Potential spec of the teacher.")] = "chgnet",
+    method: Annotated[Optional[str], typer.Option(
+        "--method", help="teacher (the --teacher potential, default), cp2k (PBE; settings from --cp2k-config), "
+                         "or sevennet:<model> (e.g. sevennet:7net-l3i5, run in its own environment).")] = None,
+    teacher: Annotated[str, typer.Option("--teacher", help="Potential spec of the teacher (method teacher).")] = "chgnet",
+    cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of Cp2kSettings (method cp2k).")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Frames labelled at once (method cp2k).")] = 1,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
+    timeout_s: Annotated[Optional[float], typer.Option("--timeout-s", help="Wall-clock limit per frame (s, method cp2k).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Label frames recorded as failed again.")] = False,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Label configurations with a teacher potential (REF_energy, REF_forces, REF_stress)."""
+    """Label configurations (REF_energy, REF_forces, REF_stress) with a teacher potential or with DFT (CP2K)."""
+    from ..errors import ConfigError
     from ..structures.io import read_structure
-    from ..workflows.potentials.factory import load_potential
     from ..workflows.training.label import label_frames
 
-    potential = potential_from_flags(teacher, device, "float64" if teacher in ("emt", "lj") else "float32")
+    method = method or "teacher"
+    if method not in ("teacher", "cp2k") and not method.startswith("sevennet:"):
+        raise ConfigError(f"--method {method!r}: use teacher, cp2k or sevennet:<model> (e.g. sevennet:7net-l3i5)")
+    if workers < 1:
+        raise ConfigError(f"--workers must be ≥ 1, got {workers}")
+    if method == "cp2k":
+        from ..workflows.config import load_config
+        from ..workflows.training.cp2k import Cp2kCalculator, Cp2kSettings
+
+        settings = load_config(cp2k_config, Cp2kSettings, {"threads": threads, "timeout_s": timeout_s})
+        calc = (lambda: Cp2kCalculator(settings)) if workers > 1 else Cp2kCalculator(settings)
+        name = settings.spec()
+    elif method.startswith("sevennet:"):
+        from ..workflows.training.sevennet import SevennetTeacher
+
+        calc = SevennetTeacher(method.split(":", 1)[1], device=device if device != "auto" else "cpu",
+                               threads=threads or 1)
+        name = method
+    else:
+        from ..workflows.potentials.factory import load_potential
+
+        potential = potential_from_flags(teacher, device, "float64" if teacher in ("emt", "lj") else "float32")
+        calc = load_potential(potential)
+        name = teacher
     configs = read_structure(frames, index=":")
-    calc = load_potential(potential)
-    report = label_frames(configs, calc, output, progress=not _quiet(ctx))
-    _say(ctx, f"labelled {report['n_labelled']} frames ({report['n_skipped']} already done, {report['n_rejected']} "
-              f"rejected) with {teacher} in {report['wall_s']:.0f} s -> {output}")
+    report = label_frames(configs, calc, output, workers=workers, retry_failed=retry_failed,
+                          progress=not _quiet(ctx))
+    _say(ctx, f"labelled {report['n_labelled']} frames ({report['n_skipped']} already done or recorded failed, "
+              f"{report['n_rejected']} rejected, {report['n_failed']} failed) with {name} in "
+              f"{report['wall_s']:.0f} s -> {output}")
+
+
+@train_app.command("dft-frames")
+def train_dft_frames_cmd(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Configurations (extxyz) with info split=train|test.")],
+    sampler: Annotated[str, typer.Option("--sampler", help="Potential of the sampling MD (labels come from DFT).")] = "bundled",
+    config: ConfigOpt = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice.")] = None,
+) -> None:
+    """Small (≤ ~60 atoms) configurations for DFT labelling: LiPON MD frames, strained boxes, crystals, contacts."""
+    from collections import Counter
+
+    from ..workflows.config import load_config
+    from ..workflows.potentials.factory import load_potential
+    from ..workflows.training.dft_frames import DftFramesConfig, dft_frames
+
+    cfg = load_config(config, DftFramesConfig, {"seed": seed})
+    if output.suffix != ".extxyz":
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{output}: the frames file must end in .extxyz (it keeps info split/config_type)")
+    calc = load_potential(potential_from_flags(sampler, "cpu", "float64" if sampler in ("emt", "lj") else "float32"))
+    frames = dft_frames(cfg, calc, output)
+    counts = Counter(str(a.info.get("split")) for a in frames)
+    _say(ctx, f"{len(frames)} configurations ({counts['train']} train, {counts['test']} test) -> {output}")
 
 
 @train_app.command("dataset")

@@ -16,6 +16,7 @@ import io
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from ...structures.io import atomic_path, write_json
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
 
-__all__ = ["REF_KEYS", "frame_id", "label_frames", "read_labelled", "dataset_card", "check_labelled",
+__all__ = ["REF_KEYS", "frame_id", "label_frames", "read_failed", "read_labelled", "dataset_card", "check_labelled",
            "isolated_atom_energies"]
 
 logger = logging.getLogger(__name__)
@@ -80,74 +81,180 @@ def _append(path: Path, atoms: Atoms) -> None:
         os.fsync(handle.fileno())
 
 
+def _failed_path(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + ".failed.jsonl")
+
+
+def read_failed(out_path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The frames recorded as failed next to ``out_path`` (``<out>.failed.jsonl``; one JSON object a line)."""
+    import json
+
+    path = _failed_path(Path(out_path))
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line
+            continue
+    return rows
+
+
+def _record_failed(out_path: Path, row: dict[str, Any]) -> None:
+    import json
+
+    with open(_failed_path(out_path), "a") as handle:
+        handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+CalcSource = Calculator | Callable[[], Calculator]
+
+
+def _label_one(atoms: Atoms, calc: Calculator, max_force_ev_ang: float) -> tuple[str, Any]:
+    """("ok", labelled Atoms) | ("rejected", reason) | ("failed", reason) for one frame."""
+    import time
+
+    from .cp2k import LabellingFailed
+
+    work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    work.calc = calc
+    t0 = time.perf_counter()
+    try:
+        energy = float(work.get_potential_energy())
+        forces = np.array(work.get_forces())
+        stress = np.array(work.get_stress(voigt=True)) if work.pbc.all() else None
+    except LabellingFailed as exc:
+        return "failed", str(exc)
+    if not np.isfinite(energy) or not np.isfinite(forces).all():
+        return "failed", "non-finite energy or forces"
+    if np.abs(forces).max() > max_force_ev_ang:
+        return "rejected", f"max |F| {np.abs(forces).max():.1f} eV/Å > {max_force_ev_ang:g}"
+    out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    for key in ("config_type", "split", "source"):
+        if key in atoms.info:
+            out.info[key] = str(atoms.info[key])
+    out.info.setdefault("config_type", "unknown")
+    out.info["REF_energy"] = energy
+    out.arrays["REF_forces"] = forces
+    if stress is not None:
+        out.info["REF_stress"] = stress
+    out.info["label_wall_s"] = round(time.perf_counter() - t0, 2)
+    return "ok", out
+
+
 def label_frames(
     frames: list[Atoms],
-    calc: Calculator,
+    calc: CalcSource,
     out_path: str | os.PathLike,
     *,
     max_force_ev_ang: float = 50.0,
+    workers: int = 1,
+    retry_failed: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Label ``frames`` with ``calc`` and append them to ``out_path`` (resumable).
+    """Label ``frames`` with ``calc`` and append them to ``out_path`` (resumable, frame by frame).
 
     Parameters
     ----------
     frames
-        Configurations; ``info["config_type"]`` is kept (default ``"unknown"``).
+        Configurations; ``info["config_type"]`` (default ``"unknown"``), ``info["split"]`` (``train``/``test``)
+        and ``info["source"]`` are kept.
     calc
-        Teacher calculator (from the potential factory, or any ASE calculator such as a DFT code).
+        Teacher calculator (from the potential factory, a DFT code such as
+        :class:`~tfbsim.workflows.training.cp2k.Cp2kCalculator`), or a zero-argument factory of one — needed
+        for ``workers > 1`` (one calculator per worker).
     out_path
         Extended-XYZ output; frames already present (same ``frame_id``) are skipped.
     max_force_ev_ang
         Frames whose teacher forces exceed this are rejected (overlapping atoms; not useful for training).
+    workers
+        Frames labelled at once (threads, each driving its own calculator; for subprocess codes such as
+        CP2K). Never more than the free cores divided by the code's threads.
+    retry_failed
+        Label again the frames recorded as failed in ``<out>.failed.jsonl`` (default: skip them).
     progress
-        Show a progress bar.
+        Show a progress bar (a log line with the ETA follows every frame either way).
 
     Returns
     -------
     dict
-        ``n_labelled``, ``n_skipped``, ``n_rejected``, ``wall_s`` and the dataset card.
+        ``n_labelled``, ``n_skipped``, ``n_rejected``, ``n_failed``, ``wall_s`` and the dataset card.
+
+    Notes
+    -----
+    Failed frames (SCF not converged, timeout, solver error, non-finite numbers) and rejected ones (forces
+    above ``max_force_ev_ang``) are appended to ``<out>.failed.jsonl`` with the reason and are never kept.
     """
+    import threading
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
-    if "elements" in calc.parameters:
+    if workers < 1:
+        raise ConfigError(f"workers must be ≥ 1, got {workers}")
+    factory = calc if not isinstance(calc, Calculator) else None
+    if factory is None and workers > 1:
+        raise ConfigError("workers > 1 needs a calculator factory (one calculator per worker), not one calculator")
+    probe = calc if isinstance(calc, Calculator) else factory()
+    if "elements" in probe.parameters:
         for atoms in frames:
-            check_coverage(calc, atoms)
+            check_coverage(probe, atoms)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = {a.info.get("frame_id") for a in _read_good_frames(out_path)}
-    started, t0 = utc_now(), time.perf_counter()
-    n_new = n_skip = n_rej = 0
-    for atoms in tqdm(frames, desc="labelling", unit="frame", disable=not progress):
+    if not retry_failed:
+        done |= {row.get("frame_id") for row in read_failed(out_path)}
+    todo = []
+    for atoms in frames:
         fid = atoms.info.get("frame_id") or frame_id(atoms)
-        if fid in done:
-            n_skip += 1
-            continue
-        work = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        work.calc = calc
-        energy = float(work.get_potential_energy())
-        forces = np.array(work.get_forces())
-        if not np.isfinite(energy) or not np.isfinite(forces).all() or np.abs(forces).max() > max_force_ev_ang:
-            n_rej += 1
-            logger.info("rejected frame %s (%s): max |F| %.1f eV/Å", fid, atoms.info.get("config_type"), np.abs(forces).max())
+        if fid not in done:
+            todo.append((fid, atoms))
             done.add(fid)
-            continue
-        out = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-        out.info["config_type"] = str(atoms.info.get("config_type", "unknown"))
-        out.info["frame_id"] = fid
-        out.info["REF_energy"] = energy
-        out.arrays["REF_forces"] = forces
-        if work.pbc.all():
-            out.info["REF_stress"] = np.array(work.get_stress(voigt=True))
-        _append(out_path, out)
-        done.add(fid)
-        n_new += 1
+    n_skip = len(frames) - len(todo)
+    started, t0 = utc_now(), time.perf_counter()
+    counts = Counter()
+    local = threading.local()
+
+    def work(item: tuple[str, Atoms]) -> tuple[str, Atoms, str, Any]:
+        if factory is None:
+            this = probe
+        else:
+            if not hasattr(local, "calc"):
+                local.calc = factory()
+            this = local.calc
+        status, payload = _label_one(item[1], this, max_force_ev_ang)
+        return item[0], item[1], status, payload
+
+    bar = tqdm(total=len(todo), desc="labelling", unit="frame", disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for fid, atoms, status, payload in pool.map(work, todo):
+            ctype = str(atoms.info.get("config_type", "unknown"))
+            if status == "ok":
+                payload.info["frame_id"] = fid
+                _append(out_path, payload)
+            else:
+                _record_failed(out_path, {"frame_id": fid, "config_type": ctype, "status": status,
+                                          "reason": payload, "utc": utc_now()})
+                logger.warning("frame %s (%s) %s: %s — recorded in %s, not kept", fid, ctype, status, payload,
+                               _failed_path(out_path).name)
+            counts[status] += 1
+            bar.update(1)
+            n_done = sum(counts.values())
+            elapsed = time.perf_counter() - t0
+            eta = elapsed / n_done * (len(todo) - n_done)
+            logger.info("labelled %d/%d (%s, %s) elapsed %.0f s, ETA %.0f s", n_done, len(todo), ctype, status,
+                        elapsed, eta)
+    bar.close()
     wall = time.perf_counter() - t0
-    card = dataset_card(out_path, teacher=calc, started_utc=started)
-    logger.info("labelled %d new frames (%d already there, %d rejected) in %.1f s", n_new, n_skip, n_rej, wall)
-    return {"n_labelled": n_new, "n_skipped": n_skip, "n_rejected": n_rej, "wall_s": wall, "card": card}
+    card = dataset_card(out_path, teacher=probe, started_utc=started)
+    logger.info("labelled %d new frames (%d already there or recorded failed, %d rejected, %d failed) in %.1f s",
+                counts["ok"], n_skip, counts["rejected"], counts["failed"], wall)
+    return {"n_labelled": counts["ok"], "n_skipped": n_skip, "n_rejected": counts["rejected"],
+            "n_failed": counts["failed"], "wall_s": wall, "card": card}
 
 
 def read_labelled(path: str | os.PathLike) -> list[Atoms]:
@@ -184,6 +291,7 @@ def dataset_card(path: str | os.PathLike, *, teacher: Calculator | None = None, 
 
     path = Path(path)
     per_type: Counter[str] = Counter()
+    per_split: Counter[str] = Counter()
     per_element: Counter[str] = Counter()
     atoms_per_type: Counter[str] = Counter()
     n_frames = 0
@@ -192,6 +300,7 @@ def dataset_card(path: str | os.PathLike, *, teacher: Calculator | None = None, 
             n_frames += 1
             ctype = str(atoms.info.get("config_type", "unknown"))
             per_type[ctype] += 1
+            per_split[str(atoms.info.get("split", "unassigned"))] += 1
             atoms_per_type[ctype] += len(atoms)
             per_element.update(atoms.get_chemical_symbols())
     card: dict[str, Any] = {
@@ -201,14 +310,21 @@ def dataset_card(path: str | os.PathLike, *, teacher: Calculator | None = None, 
         "frames_per_config_type": dict(sorted(per_type.items())),
         "atoms_per_config_type": dict(sorted(atoms_per_type.items())),
         "atoms_per_element": dict(sorted(per_element.items())),
+        "frames_per_split": dict(sorted(per_split.items())),
     }
+    failed = read_failed(path)
+    if failed:
+        card["n_failed_or_rejected"] = len(failed)
+        card["failed_per_reason"] = dict(Counter(str(r.get("reason", "?")).split(":")[0] for r in failed))
     if teacher is not None:
         params = teacher.parameters
         card["teacher"] = {
             "spec": params.get("spec", type(teacher).__name__),
             "sha256": params.get("sha256"),
-            "version": params.get("chgnet_version") or params.get("mace_version"),
+            "version": params.get("chgnet_version") or params.get("mace_version") or params.get("version"),
         }
+        if "settings" in params:  # a DFT code: every setting that changes the labels
+            card["teacher"]["settings"] = params["settings"]
         card["provenance"] = provenance(calc=teacher, started_utc=started_utc)
     write_json(path.with_name(path.name + ".card.json"), card)
     return card
@@ -229,6 +345,11 @@ def isolated_atom_energies(calc: Calculator, elements: list[str], *, box_ang: fl
     """
     check_coverage(calc, elements)
     energies = {}
+    if hasattr(calc, "isolated_atom_energy"):  # DFT: spin-polarised free atoms at their ground-state multiplicity
+        for symbol in elements:
+            energies[symbol] = float(calc.isolated_atom_energy(symbol))
+        logger.info("isolated-atom energies (eV): %s", ", ".join(f"{k} {v:.4f}" for k, v in energies.items()))
+        return energies
     for symbol in elements:
         atoms = Atoms(symbol, positions=[[0.0, 0.0, 0.0]], cell=[box_ang] * 3, pbc=True)
         atoms.calc = calc

@@ -1,0 +1,148 @@
+"""DFT labelling with CP2K: input deck, output parsing (units, stress sign), failures recorded and skipped.
+
+The parse test reads a real CP2K 2023.1 output (tests/data/cp2k/li2o_400ry.out: Li2O, 3 atoms, PBE,
+DZVP-MOLOPT-SR-GTH, 400 Ry). The live tests run a 2-atom single point at a low cutoff (seconds; H2, whose soft pseudopotential converges at a low cutoff) and skip when
+CP2K is not installed (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.units import GPa, Bohr, Hartree
+
+from tfbsim.errors import ConfigError
+from tfbsim.workflows.training.cp2k import (
+    Cp2kCalculator,
+    Cp2kSettings,
+    LabellingFailed,
+    cp2k_input,
+    cp2k_single_point,
+    parse_output,
+    resolve_basis,
+)
+from tfbsim.workflows.training.label import label_frames, read_failed, read_labelled
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "cp2k"
+have_cp2k = shutil.which("cp2k.psmp") is not None and Path("/usr/share/cp2k/BASIS_MOLOPT").is_file()
+needs_cp2k = pytest.mark.skipif(not have_cp2k, reason="CP2K not installed (apt-get install cp2k)")
+FAST = Cp2kSettings(cutoff_ry=250, rel_cutoff_ry=40, basis="SZV-MOLOPT-SR-GTH", eps_scf=1e-7)  # H: soft pseudopotential
+
+
+def test_parse_real_output_units_and_stress_sign():
+    text = (DATA / "li2o_400ry.out").read_text()
+    out = parse_output(text, 3, want_stress=True)
+    assert out["energy"] == pytest.approx(-30.895263507082461 * Hartree, abs=1e-9)
+    assert out["forces"][2] == pytest.approx(np.array([0.00122801, -0.01070341, 0.00963650]) * Hartree / Bohr)
+    # CP2K prints +3.418 GPa (its sign: positive = compressed); ASE's stress is the opposite
+    assert out["stress"][0] == pytest.approx(-3.41798762438 * GPa)
+    assert out["stress"][5] == pytest.approx(-1.99086511418e-02 * GPa)  # xy
+    assert out["stress"][3] == pytest.approx(+2.19783553214e-01 * GPa)  # yz
+    assert out["scf_steps"] == 50
+
+
+def test_parse_refuses_unconverged_and_truncated_output():
+    text = (DATA / "li2o_400ry.out").read_text()
+    with pytest.raises(LabellingFailed, match="not converged"):
+        parse_output(text.replace("SCF run converged in    50 steps", "SCF run NOT converged"), 3, want_stress=True)
+    with pytest.raises(LabellingFailed, match="stress"):
+        parse_output(text.split("STRESS|")[0], 3, want_stress=True)
+    with pytest.raises(LabellingFailed, match="rows"):
+        parse_output(text, 4, want_stress=False)
+
+
+def test_input_deck_names_every_setting():
+    atoms = Atoms("Li2PON", positions=np.random.default_rng(0).uniform(0, 5, (5, 3)), cell=[6, 6, 6], pbc=True)
+    settings = Cp2kSettings(cutoff_ry=450, kpoints=[2, 2, 1], electronic_temperature_k=500)
+    deck = cp2k_input(atoms, settings)
+    for piece in ("CUTOFF 450", "REL_CUTOFF 50", "XC_FUNCTIONAL PBE", "MONKHORST-PACK 2 2 1",
+                  "ELECTRONIC_TEMPERATURE [K] 500", "BASIS_SET DZVP-MOLOPT-SR-GTH", "POTENTIAL GTH-PBE-q5",
+                  "POTENTIAL GTH-PBE-q3", "STRESS_TENSOR ANALYTICAL", "PERIODIC XYZ"):
+        assert piece in deck, piece
+    slab = atoms.copy()
+    slab.pbc = [True, True, False]
+    assert "STRESS_TENSOR ANALYTICAL" not in cp2k_input(slab, settings) and "PERIODIC XY\n" in cp2k_input(slab, settings)
+    assert settings.spec() == "cp2k:PBE/DZVP-MOLOPT-SR-GTH/GTH-PBE/450Ry/k2x2x1"
+
+
+def test_bad_settings_are_refused_before_running():
+    with pytest.raises(ConfigError, match="valence"):
+        resolve_basis(Cp2kSettings(), ["Li", "Xe"])
+    with pytest.raises(ConfigError, match="not in"):
+        resolve_basis(Cp2kSettings(basis="NO-SUCH-BASIS"), ["Li"])
+    with pytest.raises(ConfigError, match="kpoints"):
+        cp2k_single_point(Atoms("Li", cell=[5, 5, 5], pbc=True), Cp2kSettings(kpoints=[2, 2]))
+    with pytest.raises(ConfigError, match="executable"):
+        cp2k_single_point(Atoms("Li", cell=[5, 5, 5], pbc=True), Cp2kSettings(executable="no-such-cp2k"))
+
+
+@needs_cp2k
+def test_live_single_point_forces_are_the_energy_gradient():
+    atoms = Atoms("H2", positions=[[0.0, 0.0, 0.0], [0.80, 0.05, 0.03]], cell=[4.0, 4.0, 4.0], pbc=True)
+    calc = Cp2kCalculator(FAST)
+    atoms.calc = calc
+    f = atoms.get_forces()
+    assert calc.parameters["version"].startswith("CP2K")
+    assert np.abs(f.sum(axis=0)).max() < 1e-2  # Newton's third law, up to the grid (egg-box) error
+    d = 2e-3
+    e = []
+    for sign in (1, -1):
+        probe = atoms.copy()
+        probe.positions[1, 0] += sign * d
+        probe.calc = Cp2kCalculator(FAST)
+        e.append(probe.get_potential_energy())
+    assert f[1, 0] == pytest.approx(-(e[0] - e[1]) / (2 * d), abs=2e-3)
+
+
+@needs_cp2k
+def test_live_timeout_is_a_recorded_failure_and_resume_skips_it(tmp_path):
+    frames = [Atoms("H2", positions=[[0, 0, 0], [0.75 + 0.05 * i, 0, 0]], cell=[4, 4, 4], pbc=True) for i in range(2)]
+    for i, a in enumerate(frames):
+        a.info["config_type"] = "dimer"
+        a.info["split"] = ["train", "test"][i]
+    out = tmp_path / "pbe.extxyz"
+    slow = Cp2kCalculator(FAST.model_copy(update={"timeout_s": 0.05}))
+    report = label_frames(frames[:1], slow, out)
+    assert report["n_failed"] == 1 and report["n_labelled"] == 0 and not out.exists() or out.stat().st_size == 0
+    assert read_failed(out)[0]["reason"].startswith("timeout")
+    report = label_frames(frames, Cp2kCalculator(FAST), out)  # the failed one is skipped, the other labelled
+    assert (report["n_labelled"], report["n_skipped"]) == (1, 1)
+    (labelled,) = read_labelled(out)
+    assert labelled.info["split"] == "test" and "REF_stress" in labelled.info
+    card = json.loads(out.with_name(out.name + ".card.json").read_text())
+    assert card["teacher"]["settings"]["cutoff_ry"] == 250 and card["frames_per_split"] == {"test": 1}
+    assert card["n_failed_or_rejected"] == 1
+
+
+class _Flaky(Calculator):
+    """Fails on frames whose first x coordinate is negative; harmonic otherwise."""
+
+    implemented_properties = ["energy", "forces", "stress"]
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if self.atoms.positions[0, 0] < 0:
+            raise LabellingFailed("SCF not converged")
+        self.results = {"energy": float((self.atoms.positions ** 2).sum()), "forces": -2 * self.atoms.positions,
+                        "stress": np.zeros(6)}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failed_frames_are_never_kept_and_retry_relabels_them(tmp_path, workers):
+    frames = [Atoms("H2", positions=[[x, 0, 0], [1, 0, 0]], cell=[5, 5, 5], pbc=True) for x in (0.1, -0.2, 0.3, -0.4)]
+    out = tmp_path / "d.extxyz"
+    calc = _Flaky if workers > 1 else _Flaky()
+    report = label_frames(frames, calc, out, workers=workers)
+    assert (report["n_labelled"], report["n_failed"]) == (2, 2)
+    kept = read_labelled(out)
+    assert sorted(a.positions[0, 0] for a in kept) == pytest.approx([0.1, 0.3])
+    assert label_frames(frames, _Flaky(), out)["n_skipped"] == 4  # resume: nothing recomputed
+    assert label_frames(frames, _Flaky(), out, retry_failed=True)["n_failed"] == 2
+    with pytest.raises(ConfigError, match="factory"):
+        label_frames(frames, _Flaky(), tmp_path / "e.extxyz", workers=2)
