@@ -101,6 +101,38 @@ def train_label_cmd(
               f"{report['wall_s']:.0f} s -> {output}")
 
 
+@train_app.command("cp2k-check")
+def train_cp2k_check_cmd(
+    ctx: typer.Context,
+    frames: Annotated[Path, typer.Argument(help="Structure file; one frame is checked.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="JSON report.")],
+    index: Annotated[int, typer.Option("--index", help="Which frame of the file.")] = 0,
+    cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of the production Cp2kSettings.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
+) -> None:
+    """Basis/cutoff check on one frame: the production CP2K settings against 600 Ry and TZV2P."""
+    from ..structures.io import read_structure, write_json
+    from ..workflows.config import load_config
+    from ..workflows.provenance import provenance, utc_now
+    from ..workflows.training.cp2k import Cp2kSettings, cp2k_version
+    from ..workflows.training.cp2k_convergence import convergence_check
+
+    if output.suffix != ".json":
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{output}: the report must end in .json")
+    settings = load_config(cp2k_config, Cp2kSettings, {"threads": threads})
+    atoms = read_structure(frames, index=index)
+    started = utc_now()
+    report = convergence_check(atoms, settings)
+    report["provenance"] = provenance(config=settings, started_utc=started, extra={"code": cp2k_version(settings),
+                                                                                  "frame": f"{frames}@{index}"})
+    write_json(output, report)
+    for name, row in report["variants"].items():
+        _say(ctx, f"{name}: dE {row['energy_diff_mev_atom']:+.1f} meV/atom, dF RMSE {row['forces_rmse_mev_ang']:.0f} "
+                  f"meV/Å, s_Li {row['s_li']}")
+
+
 @train_app.command("dft-frames")
 def train_dft_frames_cmd(
     ctx: typer.Context,
