@@ -4,7 +4,13 @@ Metrics (all against the ``REF_*`` labels of the test file)
 -----------------------------------------------------------
 - energy RMSE per atom (meV/atom), force RMSE per Cartesian component (meV/Å), stress RMSE per Voigt component
   (GPa; 3-D periodic frames only);
-- the same per ``config_type``, and force RMSE per element.
+- the same per ``config_type``, and force RMSE per element;
+- the force slope per element, s_X = Σ F_ref·F_model / Σ F_ref·F_ref over atoms of element X: s_Li < 1 is the
+  softening of universal potentials (Li forces, hence barriers, too weak);
+- ``energy_rmse_offset_fitted_mev_atom``: the energy RMSE after a least-squares per-element reference shift,
+  fitted on the same frames — the only meaningful energy error when model and reference use different atomic
+  references (a MACE model distilled from CHGNet against CP2K total energies); needs more distinct
+  compositions than elements, else ``None``.
 Physics checks that need builders and MD (stability, speed, lattice constants) live in
 :mod:`tfbsim.workflows.training.checks`.
 """
@@ -33,12 +39,26 @@ def _rmse(values: list[np.ndarray] | np.ndarray) -> float | None:
     return float(np.sqrt(np.mean(arr**2))) if arr.size else None
 
 
+def _offset_fitted_rmse(energies: list[tuple[dict[str, int], float, float]]) -> float | None:
+    """Energy RMSE per atom (meV/atom) after fitting one reference-energy shift per element (least squares)."""
+    elements = sorted({el for counts, _, _ in energies for el in counts})
+    compositions = {tuple(counts.get(el, 0) for el in elements) for counts, _, _ in energies}
+    if len(compositions) <= len(elements):
+        return None
+    a = np.array([[counts.get(el, 0) for el in elements] for counts, _, _ in energies], dtype=float)
+    diff = np.array([pred - ref for _, pred, ref in energies])
+    shift, *_ = np.linalg.lstsq(a, diff, rcond=None)
+    per_atom = (diff - a @ shift) / a.sum(axis=1)
+    return 1000 * float(np.sqrt(np.mean(per_atom**2)))
+
+
 def evaluate_errors(
     model: str | os.PathLike,
     data: str | os.PathLike | list[Atoms],
     *,
     device: str = "cpu",
     dtype: str = "float64",
+    split: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Errors of ``model`` on labelled frames.
@@ -51,6 +71,8 @@ def evaluate_errors(
         Labelled extxyz file or frames.
     device, dtype
         Where and how to evaluate.
+    split
+        Only frames whose ``info["split"]`` equals this (e.g. ``"test"``); ``None``: every frame.
     progress
         Progress bar.
 
@@ -64,11 +86,20 @@ def evaluate_errors(
     from tqdm.auto import tqdm
 
     frames = read_labelled(data) if not isinstance(data, list) else data
+    if split is not None:
+        from ...errors import ConfigError
+
+        frames = [a for a in frames if str(a.info.get("split")) == split]
+        if not frames:
+            raise ConfigError(f"no frame has split={split!r}; label frames made by `tfbsim train dft-frames`, "
+                              "or leave the split filter out")
     calc = load_potential(str(model), device=device, dtype=dtype)
     de: dict[str, list] = defaultdict(list)
     df: dict[str, list] = defaultdict(list)
     ds: dict[str, list] = defaultdict(list)
     df_el: dict[str, list] = defaultdict(list)
+    dot_el: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    energies: list[tuple[dict[str, int], float, float]] = []
     parity: dict[str, list] = {"energy_ref": [], "energy_pred": [], "force_ref": [], "force_pred": []}
     for atoms in tqdm(frames, desc="evaluating", unit="frame", disable=not progress):
         check_coverage(calc, atoms)
@@ -85,6 +116,12 @@ def evaluate_errors(
         for symbol in set(work.get_chemical_symbols()):
             mask = work.symbols == symbol
             df_el[symbol].append((f_pred - f_ref)[mask])
+            dot_el[symbol][0] += float((f_ref[mask] * f_pred[mask]).sum())
+            dot_el[symbol][1] += float((f_ref[mask] ** 2).sum())
+        counts: dict[str, int] = defaultdict(int)
+        for symbol in work.get_chemical_symbols():
+            counts[symbol] += 1
+        energies.append((dict(counts), e_pred * n, e_ref * n))
         if "REF_stress" in atoms.info and work.pbc.all():
             ds[ctype].append((work.get_stress(voigt=True) - np.asarray(atoms.info["REF_stress"])) / units.GPa)
         parity["energy_ref"].append(e_ref)
@@ -106,6 +143,8 @@ def evaluate_errors(
     result = block(sorted(de))
     result["per_config_type"] = {k: block([k]) for k in sorted(de)}
     result["forces_rmse_mev_ang_per_element"] = {el: 1000 * _rmse(v) for el, v in sorted(df_el.items())}
+    result["force_slope_per_element"] = {el: (v[0] / v[1] if v[1] > 0 else None) for el, v in sorted(dot_el.items())}
+    result["energy_rmse_offset_fitted_mev_atom"] = _offset_fitted_rmse(energies)
     result["model"] = dict((k, calc.parameters.get(k)) for k in ("spec", "sha256", "dtype", "device"))
     result["parity"] = {
         "energy_ref_ev_atom": np.array(parity["energy_ref"]),

@@ -24,7 +24,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 
-from ...errors import ConfigError
+from ...errors import ConfigError, TrajectoryError
 from ...structures.io import atomic_path, write_json
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
@@ -264,7 +264,11 @@ def read_labelled(path: str | os.PathLike) -> list[Atoms]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such data file; check the path")
-    frames = read(path, index=":", format="extxyz")
+    try:
+        frames = read(path, index=":", format="extxyz")
+    except Exception as exc:  # noqa: BLE001 - any parse error: a truncated or foreign file
+        raise TrajectoryError(f"{path}: cannot read it as extended XYZ ({type(exc).__name__}: {exc}); "
+                              "re-create it with `tfbsim train label` or check that the copy is complete") from exc
     check_labelled(frames, path)
     return frames
 
