@@ -85,6 +85,15 @@ _API: dict[str, str] = {
     "Interphase": "analysis.interphase",
     "classify_environments": "analysis.environments",
     "fit_growth": "analysis.growth",
+    # deposition and reactive anneal (issue 21)
+    "deposit": "workflows.protocols.deposition",
+    "DepositionConfig": "workflows.protocols.deposition_config",
+    "DepositionResult": "workflows.protocols.deposition",
+    "deposition_substrate": "workflows.protocols.deposition_setup",
+    "plan_deposition": "workflows.protocols.deposition_setup",
+    "reactive_anneal": "workflows.protocols.reactive_anneal",
+    "ReactiveAnnealConfig": "workflows.protocols.reactive_anneal",
+    "deposition_profile": "analysis.deposition_profile",
     # campaigns and the results database
     "run_campaign": "workflows.campaigns.driver",
     "load_campaign": "workflows.campaigns.config",

@@ -20,6 +20,8 @@ Pipeline of :meth:`DiffusionAnalysis.run`
 5. Fit ``MSD = 2 d D t + c`` by GLS with the exact random-walk MSD covariance; error by a jackknife over atoms
    (:mod:`tfbsim.analysis.diffusion_fit` documents the estimator and its assumptions).
 6. Nernst–Einstein conductivity with the propagated error (:mod:`tfbsim.analysis.transport`).
+7. Trust checks (:mod:`tfbsim.analysis.diffusion_checks`): is the MSD diffusive over the fit window (slope,
+   magnitude), and did the network formers (``network_species``, default P, O, N) flow meanwhile.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import numpy as np
 from ..errors import AnalysisError
 from .base import AnalysisResults, Progress
 from .diffusion_base import AXES, MSDBase, cell_area_ang2, wrapped_z
+from .diffusion_checks import DiffusiveCheck, DiffusiveCriteria, NetworkCheck, NetworkCriteria, is_diffusive, network_mobility
 from .diffusion_fit import DiffusionFit
+from .msd import mean_msd
 from .layer_diffusion import LayerDiffusion, LayerDiffusionResults
 from .trajectory import Trajectory, TrajectoryLike
 
@@ -80,6 +84,14 @@ class DiffusionResults(AnalysisResults):
     drift_removed : bool
     frames : numpy.ndarray of int or None
         Indices of the analysed frames in the trajectory's selection.
+    diffusive : DiffusiveCheck or None
+        Is the MSD diffusive over the fit window (None when the check could not run).
+    network : NetworkCheck or None
+        Did the network formers flow during the fit window (None without network species).
+    network_lag_ps : numpy.ndarray or None
+        Lags (ps) of the network MSDs (every ``stride``-th frame).
+    network_msd_ang2 : dict
+        ``{species: 3-D MSD (Å²)}`` of the network formers.
     """
 
     species: str | None
@@ -101,6 +113,10 @@ class DiffusionResults(AnalysisResults):
     unwrapped_jumps: int = 0
     drift_removed: bool = True
     frames: np.ndarray | None = field(repr=False, default=None)
+    diffusive: DiffusiveCheck | None = None
+    network: NetworkCheck | None = None
+    network_lag_ps: np.ndarray | None = field(repr=False, default=None)
+    network_msd_ang2: dict = field(repr=False, default_factory=dict)
 
     @property
     def D_cm2_s(self) -> float:
@@ -137,7 +153,23 @@ class DiffusionResults(AnalysisResults):
             "sigma_ne_S_cm": self.sigma_ne_S_cm,
             "sigma_ne_stderr_S_cm": self.sigma_ne_stderr_S_cm,
             "haven_ratio": self.haven_ratio,
+            "D_ci95_cm2_s": list(self.fit.D_ci95_cm2_s),
+            "diffusive": None if self.diffusive is None else self.diffusive.diffusive,
+            "diffusive_check": None if self.diffusive is None else self.diffusive.to_dict(),
+            "network_flows": None if self.network is None else self.network.network_flows,
+            "network": self._network_record(),
         }
+
+    def _network_record(self, max_points: int = 200) -> dict[str, Any] | None:
+        if self.network is None or self.network_lag_ps is None:
+            return None
+        n = len(self.network_lag_ps)
+        keep = np.unique(np.round(np.linspace(0, n - 1, min(max_points, n))).astype(int))
+        out = self.network.to_dict()
+        out["n_atoms"] = {sp: v["n_atoms"] for sp, v in self.network.per_species.items()}
+        out["msd"] = {"lag_ps": self.network_lag_ps[keep],
+                      "species": {sp: m[keep] for sp, m in self.network_msd_ang2.items()}}
+        return out
 
 
 class DiffusionAnalysis(MSDBase):
@@ -181,6 +213,12 @@ class DiffusionAnalysis(MSDBase):
         Carrier charge in e (default from the species, Li: +1).
     volume_ang3
         Volume holding the carriers (Å³); default: mean cell volume, region estimate, or z-window volume.
+    network_species
+        Network formers whose MSD is checked for flow during the fit window (default P, O, N; those absent
+        are skipped; ``None`` or ``()``: no check). Their positions are kept for at most 1000 frames.
+    diffusive_criteria, network_criteria
+        Thresholds of the trust checks (:mod:`tfbsim.analysis.diffusion_checks`; defaults: log–log slope
+        0.9–1.2 and MSD >= 30 Å²; network MSD rise <= 1 Å²).
 
     Attributes
     ----------
@@ -215,6 +253,9 @@ class DiffusionAnalysis(MSDBase):
         haven_ratio: float = 1.0,
         charge_e: float | None = None,
         volume_ang3: float | None = None,
+        network_species: Sequence[str] | None = ("P", "O", "N"),
+        diffusive_criteria: DiffusiveCriteria | None = None,
+        network_criteria: NetworkCriteria | None = None,
     ) -> None:
         if z_window_ang is not None:
             lo, hi = (float(v) for v in z_window_ang)
@@ -229,11 +270,19 @@ class DiffusionAnalysis(MSDBase):
         )
         self.z_window_ang = z_window_ang
         self._grid: tuple | None = None
+        self.diffusive_criteria = diffusive_criteria or DiffusiveCriteria()
+        species_checked = tuple(network_species) if network_species is not None else ()
+        self.network_criteria = network_criteria or NetworkCriteria(species=species_checked or ("P", "O", "N"))
+        symbols = self._traj.symbols
+        self._network_indices = {sp: np.setdiff1d(np.flatnonzero(symbols == sp), self.indices)
+                                 for sp in species_checked}
+        self._network_indices = {sp: idx for sp, idx in self._network_indices.items() if idx.size}
 
     def _analyse(self, frames: Trajectory, ids: np.ndarray, progress: Progress) -> DiffusionResults:
         """Read the selected frames, compute the MSD and fit D."""
         window = self._window(frames)
-        loaded = self._load(frames, progress)
+        extra = np.concatenate(list(self._network_indices.values())) if self._network_indices else None
+        loaded = self._load(frames, progress, extra_indices=extra)
         weights = None
         n_carriers = float(len(self.indices))
         volume = self.volume_ang3
@@ -254,15 +303,45 @@ class DiffusionAnalysis(MSDBase):
         charge, sigma, sigma_err = self._sigma(fit, n_carriers, volume)
         comps = list(AXES[self.axis])
         logger.info("D = %.4g ± %.2g cm²/s from %d atoms", fit.D_cm2_s, fit.D_stderr_cm2_s, fit.n_atoms)
+        lag_ps = np.arange(window.n_frames) * window.dt_ps
+        msd_axis = msd[:, comps].sum(axis=1)
+        try:
+            diffusive = is_diffusive(lag_ps, msd_axis, fit_start_ps=fit.fit_start_ps, fit_end_ps=fit.fit_end_ps,
+                                     criteria=self.diffusive_criteria)
+        except AnalysisError as exc:
+            logger.warning("no diffusive check: %s", exc)
+            diffusive = None
+        if diffusive is not None and not diffusive.diffusive:
+            logger.warning("%s: %s", self.species, diffusive.reason)
+        network, net_lag, net_msd = self._network_check(loaded, window, fit)
         return DiffusionResults(
             species=self.species, axis=self.axis, n_atoms=fit.n_atoms, n_frames=window.n_frames,
             dt_fs=window.dt_ps * 1000.0,
             temperature_k=None if self.temperature_k is None else float(self.temperature_k),
-            lag_ps=np.arange(window.n_frames) * window.dt_ps, msd_ang2=msd[:, comps].sum(axis=1),
+            lag_ps=lag_ps, msd_ang2=msd_axis,
             msd_components_ang2=msd, fit=fit, volume_ang3=volume, n_carriers=n_carriers, charge_e=charge,
             haven_ratio=self.haven_ratio, sigma_ne_S_cm=sigma, sigma_ne_stderr_S_cm=sigma_err,
             unwrapped_jumps=loaded.jumps, drift_removed=self.remove_drift, frames=ids,
+            diffusive=diffusive, network=network, network_lag_ps=net_lag, network_msd_ang2=net_msd,
         )
+
+    def _network_check(self, loaded, window, fit: DiffusionFit):
+        """Network-former MSDs (on every ``stride``-th frame) and the flow verdict over the fit window."""
+        if loaded.extra_positions is None:
+            return None, None, {}
+        lag = np.arange(loaded.extra_positions.shape[0]) * window.dt_ps * loaded.extra_stride
+        curves, counts, start = {}, {}, 0
+        for sp, idx in self._network_indices.items():
+            curves[sp] = mean_msd(loaded.extra_positions[:, start:start + len(idx)])
+            counts[sp] = len(idx)
+            start += len(idx)
+        if len(lag) < 3 or fit.fit_end_ps > lag[-1] + 1e-9:
+            return None, lag, curves
+        check = network_mobility(lag, curves, fit_start_ps=fit.fit_start_ps, fit_end_ps=fit.fit_end_ps,
+                                 n_atoms_by_species=counts, criteria=self.network_criteria)
+        if check.network_flows:
+            logger.warning("%s", check.reason)
+        return check, lag, curves
 
     def fit(self, *, fit_start_ps: float | None = None, fit_end_ps: float | None = None,
             axis: str | None = None) -> DiffusionFit:

@@ -65,6 +65,8 @@ class _Loaded:
     positions: np.ndarray  # (F, n, 3) unwrapped, drift-corrected, Å
     cells: np.ndarray  # (F, 3, 3)
     jumps: int
+    extra_positions: np.ndarray | None = None  # (F', n_extra, 3): every ``extra_stride``-th frame, same drift
+    extra_stride: int = 1
 
 
 class MSDBase(TrajectoryAnalysis):
@@ -201,22 +203,32 @@ class MSDBase(TrajectoryAnalysis):
         return _Window(n_frames=frames.n_frames, dt_ps=dt_ps, fit_start_ps=start, fit_end_ps=end)
 
     # ------------------------------------------------------------------------------------------- loading
-    def _load(self, frames: Trajectory, progress: Progress = False) -> _Loaded:
-        """Stream ``frames`` into unwrapped, drift-corrected positions of the selected atoms."""
+    def _load(self, frames: Trajectory, progress: Progress = False, extra_indices: np.ndarray | None = None,
+              extra_max_frames: int = 1000) -> _Loaded:
+        """Stream ``frames`` into unwrapped, drift-corrected positions of the selected atoms.
+
+        ``extra_indices``: other atoms (e.g. the network formers) whose positions are kept too, at every
+        ``stride``-th frame so that at most ``extra_max_frames`` frames are stored (``_Loaded.extra_*``).
+        """
         traj = frames
         sel = self.indices
         n_frames = frames.n_frames
+        extra = None if extra_indices is None or len(extra_indices) == 0 else np.asarray(extra_indices, dtype=int)
+        stride = max(1, int(np.ceil(n_frames / max(extra_max_frames, 2))))
         do_unwrap = (traj.unwrapped is not True) if self.unwrap is None else bool(self.unwrap)
         ref = None
         if self.remove_drift:
             ref = np.arange(traj.n_atoms) if self.drift_reference_indices is None else self.drift_reference_indices
         if ref is not None and len(ref) == traj.n_atoms:
             read_idx = None
-            sel_pos, ref_pos = sel, None
+            sel_pos, ref_pos, extra_pos = sel, None, extra
         else:
             read_idx = sel if ref is None else np.union1d(sel, ref)
+            if extra is not None:
+                read_idx = np.union1d(read_idx, extra)
             sel_pos = np.searchsorted(read_idx, sel)
             ref_pos = None if ref is None else np.searchsorted(read_idx, ref)
+            extra_pos = None if extra is None else np.searchsorted(read_idx, extra)
         if ref is not None:
             from ase.data import atomic_masses
 
@@ -225,6 +237,8 @@ class MSDBase(TrajectoryAnalysis):
         positions = np.empty((n_frames, len(sel), 3))
         cells = np.empty((n_frames, 3, 3))
         com = np.zeros((n_frames, 3))
+        n_extra_frames = (n_frames + stride - 1) // stride
+        extra_out = None if extra is None else np.empty((n_extra_frames, len(extra), 3))
         pbc = np.asarray(traj.pbc, dtype=bool)
         jumps, max_fraction = 0, 0.0
         prev_w = prev_u = None
@@ -250,6 +264,8 @@ class MSDBase(TrajectoryAnalysis):
             prev_w, prev_u = pos, cur
             positions[k] = cur[sel_pos]
             cells[k] = cell
+            if extra_out is not None and k % stride == 0:
+                extra_out[k // stride] = cur[extra_pos]
             if ref is not None:
                 com[k] = masses @ (cur if ref_pos is None else cur[ref_pos])
         if k + 1 != n_frames:
@@ -266,7 +282,9 @@ class MSDBase(TrajectoryAnalysis):
             )
         if ref is not None:
             positions -= (com - com[0])[:, None, :]
-        return _Loaded(positions=positions, cells=cells, jumps=jumps)
+            if extra_out is not None:
+                extra_out -= (com[::stride] - com[0])[:, None, :]
+        return _Loaded(positions=positions, cells=cells, jumps=jumps, extra_positions=extra_out, extra_stride=stride)
 
     def _sums(self, loaded: _Loaded, weights: np.ndarray | None, progress: Progress = False):
         """Mean MSD per component (F, 3), total counts (F,), and per-atom sums/counts on the lag grid."""

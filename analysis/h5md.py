@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,14 +87,34 @@ class H5MDInfo:
         return float(np.median(np.diff(self.times_ps)))
 
 
+@contextmanager
+def _readable(path: str | Path) -> Iterator[None]:
+    """Turn h5py's errors on a truncated or corrupt file into a :class:`TrajectoryError` naming the file."""
+    try:
+        yield
+    except TrajectoryError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise TrajectoryError(
+            f"{path}: the H5MD trajectory cannot be read ({type(exc).__name__}: {exc}); the file is truncated or "
+            "corrupt (was its run killed while writing?): restore it, or re-run the MD that wrote it"
+        ) from exc
+
+
 def is_h5md(path: str | Path) -> bool:
-    """True if ``path`` is an HDF5 file with an ``h5md`` group."""
+    """True if ``path`` is an HDF5 file with an ``h5md`` group.
+
+    Raises
+    ------
+    TrajectoryError
+        The file has the HDF5 signature but cannot be opened (truncated or corrupt).
+    """
     import h5py
 
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
         return False
-    with h5py.File(path, "r") as handle:
+    with _readable(path), h5py.File(path, "r") as handle:
         return "h5md" in handle
 
 
@@ -103,10 +124,8 @@ def _open(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise TrajectoryError(f"{path}: no such file; check the path")
-    try:
+    with _readable(path):
         handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise TrajectoryError(f"{path}: not a readable HDF5/H5MD file ({exc})") from exc
     if "particles" not in handle or PARTICLES_GROUP not in handle["particles"]:
         handle.close()
         raise TrajectoryError(f"{path}: no /particles/{PARTICLES_GROUP} group; not a tfbsim H5MD trajectory")
@@ -130,7 +149,7 @@ def read_h5md_info(path: str | Path) -> H5MDInfo:
     """Read the static content of a tfbsim H5MD file: atoms, regions, steps, times, metadata."""
     from ase.data import chemical_symbols
 
-    with _open(path) as handle:
+    with _readable(path), _open(path) as handle:
         group = handle["particles"][PARTICLES_GROUP]
         if "position" not in group:
             raise TrajectoryError(f"{path}: no position data in the trajectory")
@@ -173,7 +192,7 @@ def iter_h5md_positions(
 
     Only the selected atoms of one frame are in memory at a time.
     """
-    with _open(path) as handle:
+    with _readable(path), _open(path) as handle:
         group = handle["particles"][PARTICLES_GROUP]
         pos = group["position/value"]
         edges = group["box/edges/value"]
@@ -218,7 +237,7 @@ def read_h5md_frames(path: str | Path, frames: slice | list[int] | None = None) 
     """
     info = read_h5md_info(path)
     out: list[Atoms] = []
-    with _open(path) as handle:
+    with _readable(path), _open(path) as handle:
         group = handle["particles"][PARTICLES_GROUP]
         obs = handle["observables"] if "observables" in handle else {}
         for i in _frame_ids(frames, info.n_frames):

@@ -17,7 +17,9 @@ Census
     atoms of every class (and subtype: Na/Nd/Nt of lipon_N, Onb/Ob of phosphate_O, Qn of P) in the last
     analysed frame, in total and per region (``atoms.arrays["region"]``, the phase an atom started in), and
     formula-unit equivalents: one Li2O per Li2O-class O, one Li3N per Li3N-class N, one Li3P per Li3P-class P,
-    one Li2S per Li2S-class S.
+    one Li2S per Li2S-class S, and one Li3PO4 per P in an isolated PO4 with no N nearby and a local Li/P of
+    about 3 (:func:`li3po4_phosphorus`: γ-Li3PO4 or amorphous Li3PO4, told apart from LiPON, whose PO4 units
+    share the ``phosphate`` classes; last frame only, not in the per-bin profiles).
 Interphase extent, per frame
     Each bin is *product* when the product classes (default
     :data:`~tfbsim.analysis.environments.PRODUCT_CLASSES`) hold at least ``threshold`` of its atoms other
@@ -81,13 +83,81 @@ from .zprofile import (
     periodic_runs,
 )
 
-__all__ = ["Interphase", "InterphaseResults"]
+__all__ = ["Interphase", "InterphaseResults", "li3po4_phosphorus"]
 
 logger = logging.getLogger(__name__)
 
 _AMU_ANG3_TO_G_CM3 = 1.66053906660
 _CI = {name: k for k, name in enumerate(CLASSES)}
 _PHASES = tuple(dict.fromkeys(p for p in PHASE_OF_CLASS.values() if p is not None))
+
+
+#: No N atom may lie this close (Å) to a Li3PO4 P (in LiPON with ~0.3 N per P, nearly every P has one).
+LI3PO4_N_FREE_RADIUS_ANG = 5.5
+#: Radius (Å) over which the Li/P of neighbouring orthophosphate units is averaged.
+LI3PO4_AVERAGE_RADIUS_ANG = 6.5
+#: Accepted neighbourhood Li/P (Li3PO4: 3).
+LI3PO4_LI_PER_P = (2.5, 3.5)
+
+
+def li3po4_phosphorus(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, symbols: np.ndarray,
+                      env: Environments, cutoffs_ang: Mapping) -> np.ndarray:
+    """Indices of the P atoms that sit in Li3PO4 (γ-crystalline or amorphous), not in LiPON.
+
+    The environment classes cannot tell them apart: both are ``phosphate_P``/``phosphate_O`` (the same PO4
+    tetrahedra). A P counts as Li3PO4 when
+
+    1. it is an isolated orthophosphate: ``phosphate_P`` with four O ligands, no N ligand within the LiPON
+       P–N cut-off and no bridging O (subtype ``Q0``);
+    2. no N atom lies within :data:`LI3PO4_N_FREE_RADIUS_ANG` of it (LiPON's N is spread through the glass:
+       in builder glasses of Li2.94PO3.50N0.31 at most 1 of ~50 P passes this and the next test);
+    3. the local Li/P is about 3 (within :data:`LI3PO4_LI_PER_P`): each Li is shared equally among its bonded
+       anions (O, N, S within the analysis' Li–X cut-offs), a PO4 unit owns the shares of its four O, and the
+       count is averaged over the unit and the orthophosphate units (test 1) within
+       :data:`LI3PO4_AVERAGE_RADIUS_ANG`. γ-Li3PO4 gives exactly 3; Li-poor or Li-flooded neighbourhoods
+       (a unit dissolved in Li metal) fall outside.
+
+    Units at the edge of a Li3PO4 layer thinner than about 1 nm can fail test 2 or 3, so the count is a lower
+    bound of the Li3PO4 present.
+
+    Parameters
+    ----------
+    positions, cell, pbc, symbols
+        The frame (Å).
+    env
+        Its environment classes (:func:`~tfbsim.analysis.environments.classify_environment_bonds`).
+    cutoffs_ang
+        The analysis' bond cut-offs (Å; ``EnvironmentSettings.cutoffs_ang``), for the Li–anion bonds.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Atom indices of the Li3PO4 P atoms.
+    """
+    symbols = np.asarray(symbols).astype(str)
+    n = len(symbols)
+    ortho = ((env.label == "phosphate_P") & (env.subtype == "Q0") & (env.neighbours["O"] == 4)
+             & (env.neighbours["N"] == 0))
+    if not ortho.any():
+        return np.flatnonzero(ortho)
+    src, dst, _, _ = bonds(positions, cutoffs_ang, symbols=symbols, cell=cell, pbc=pbc).directed()
+    li_x = (symbols[src] == "Li") & np.isin(symbols[dst], ("O", "N", "S"))
+    degree = np.bincount(src[li_x], minlength=n).astype(float)
+    li_share = np.bincount(dst[li_x], weights=1.0 / degree[src[li_x]], minlength=n)  # Li owned by each anion
+    p_o = (symbols[src] == "P") & (symbols[dst] == "O")
+    li_per_p = np.bincount(src[p_o], weights=li_share[dst[p_o]], minlength=n)
+    present = set(symbols.tolist())
+    near_cut = {"P-P": LI3PO4_AVERAGE_RADIUS_ANG}
+    if "N" in present:
+        near_cut["P-N"] = LI3PO4_N_FREE_RADIUS_ANG
+    i, j, _, d = bonds(positions, near_cut, symbols=symbols, cell=cell, pbc=pbc).directed()
+    from_p = symbols[i] == "P"
+    n_near_n = np.bincount(i[from_p & (symbols[j] == "N")], minlength=n)
+    pp = from_p & (symbols[j] == "P") & ortho[j]
+    mean = ((li_per_p + np.bincount(i[pp], weights=li_per_p[j[pp]], minlength=n))
+            / (1.0 + np.bincount(i[pp], minlength=n)))
+    ok = ortho & (n_near_n == 0) & (mean >= LI3PO4_LI_PER_P[0]) & (mean <= LI3PO4_LI_PER_P[1])
+    return np.flatnonzero(ok)
 
 
 class Interphase(TrajectoryAnalysis):
@@ -213,6 +283,7 @@ class Interphase(TrajectoryAnalysis):
             class_counts[f] = np.bincount(env.code * nb + b, minlength=nc * nb).reshape(nc, nb)
             el_counts[f] = np.bincount(el_code * nb + b, minlength=ne * nb).reshape(ne, nb)
             mass[f] = np.bincount(b, weights=masses, minlength=nb)
+            self._last_frame = (positions, cell)
         assert env is not None
         return self._conclude(frames, ids, elements, class_counts, el_counts, mass, lengths, areas, env)
 
@@ -314,6 +385,11 @@ class Interphase(TrajectoryAnalysis):
         counts = env.counts()
         res.class_counts = counts
         res.formula_units = {f: counts[c] for f, c in FORMULA_UNITS.items()}
+        positions, cell = self._last_frame
+        symbols = self._traj.symbols.astype(str)
+        li3po4 = np.zeros(len(symbols), dtype=bool)
+        li3po4[li3po4_phosphorus(positions, cell, self.pbc, symbols, env, self.settings.cutoffs_ang)] = True
+        res.formula_units["Li3PO4"] = int(li3po4.sum())  # one per P in an N-free Li3PO4 neighbourhood
         sub: dict[str, dict[str, int]] = {}
         label = env.label
         for cls in ("lipon_N", "phosphate_O", "phosphate_P", "reduced_P"):
@@ -330,7 +406,8 @@ class Interphase(TrajectoryAnalysis):
             for region in sorted(set(regions.tolist())):
                 c = env.counts(regions == region)
                 by_region[region] = {k: v for k, v in c.items() if v}
-                fu_region[region] = {f: c[cls] for f, cls in FORMULA_UNITS.items()}
+                fu_region[region] = {**{f: c[cls] for f, cls in FORMULA_UNITS.items()},
+                                     "Li3PO4": int(li3po4[regions == region].sum())}
             res.class_counts_by_region = by_region
             res.formula_units_by_region = fu_region
         res.last_environments = env

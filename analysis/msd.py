@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as _fft
 
-__all__ = ["msd_sums", "lag_grid", "unwrap_positions_step", "fft_chunk_atoms"]
+__all__ = ["msd_sums", "lag_grid", "unwrap_positions_step", "fft_chunk_atoms", "mean_msd"]
 
 #: Number of float64 values (rows x frames) processed in one FFT block: ~2 MB per temporary array, so the
 #: handful of temporaries of a block stay far below the positions array itself.
@@ -116,6 +116,29 @@ def msd_sums(
     np.maximum(sums, 0.0, out=sums)  # FFT round-off can give -1e-15 at lag 0
     sums[:, 0] = 0.0
     return sums.T.reshape(n_frames, n_atoms, n_comp), counts
+
+
+def mean_msd(x: np.ndarray) -> np.ndarray:
+    """MSD over all time origins, averaged over atoms and summed over components, at every lag (Å²).
+
+    Parameters
+    ----------
+    x
+        Unwrapped coordinates, shape ``(n_frames, n_atoms, n_components)`` (Å).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames,)
+        ``MSD(m)`` for lags ``m = 0 .. n_frames - 1`` frames.
+    """
+    x = np.asarray(x)
+    n_frames, n_atoms, _ = x.shape
+    total = np.zeros(n_frames)
+    chunk = fft_chunk_atoms(n_frames)
+    for a0 in range(0, n_atoms, chunk):
+        s, _ = msd_sums(x[:, a0:a0 + chunk])
+        total += s.sum(axis=(1, 2))
+    return total / (max(n_atoms, 1) * (n_frames - np.arange(n_frames)))
 
 
 def unwrap_positions_step(

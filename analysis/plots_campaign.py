@@ -22,7 +22,10 @@ def plot_campaign_arrhenius(
     Parameters
     ----------
     points
-        ``{system: [{"temperature_k", "D_cm2_s", "D_stderr_cm2_s"}, ...]}`` (one entry per task).
+        ``{system: [{"temperature_k", "D_cm2_s", "D_stderr_cm2_s", "status"}, ...]}`` (one entry per task;
+        ``status`` as in ``arrhenius.json``: ``fitted`` points are filled, ``bound_not_diffusive`` points are
+        drawn as upper bounds (open marker, arrow down), ``excluded_network_flows`` points as crosses; without
+        ``status`` every point is drawn filled).
     fits
         ``{system: {"Ea_eV", "Ea_stderr_eV", "D0_cm2_s"}}`` (the ``to_dict()`` of an
         :class:`~tfbsim.analysis.transport.ArrheniusFit`); systems without a fit get markers only.
@@ -36,13 +39,25 @@ def plot_campaign_arrhenius(
     fig, ax = new_figure()
     ax.set_yscale("log")
     for i, (system, pts) in enumerate(sorted(points.items())):
-        good = [p for p in pts if p.get("D_cm2_s") is not None and p["D_cm2_s"] > 0]
+        valid = [p for p in pts if p.get("D_cm2_s") is not None and p["D_cm2_s"] > 0]
+        good = [p for p in valid if p.get("status", "fitted") == "fitted"]
+        color = f"C{i % 10}"
+        bounds = [p for p in valid if p.get("status") == "bound_not_diffusive"]
+        flows = [p for p in valid if p.get("status") == "excluded_network_flows"]
+        if bounds:
+            tb = np.array([p["temperature_k"] for p in bounds], float)
+            db = np.array([p["D_cm2_s"] for p in bounds], float)
+            ax.vlines(1000 / tb, 0.4 * db, db, colors=color, alpha=0.6)  # "somewhere below": an upper bound
+            ax.plot(1000 / tb, db, "v", mfc="none", mec=color, ms=7, label=f"{system}: upper bound (not diffusive)")
+        if flows:
+            tf = np.array([p["temperature_k"] for p in flows], float)
+            ax.plot(1000 / tf, [p["D_cm2_s"] for p in flows], "x", color=color, ms=7,
+                    label=f"{system}: excluded (network flows)")
         if not good:
             continue
         t = np.array([p["temperature_k"] for p in good], float)
         d = np.array([p["D_cm2_s"] for p in good], float)
         e = np.array([p.get("D_stderr_cm2_s") or 0.0 for p in good], float)
-        color = f"C{i % 10}"
         fit = fits.get(system)
         label = system
         if fit:

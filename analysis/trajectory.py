@@ -185,7 +185,16 @@ class Trajectory:
     def _count_file_frames(self) -> int:
         from ase.io import iread
 
-        return sum(1 for _ in iread(self._path, index=":", format=self._format))
+        try:
+            return sum(1 for _ in iread(self._path, index=":", format=self._format))
+        except Exception as exc:  # ase raises many types on a truncated or corrupt file
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: BaseException) -> TrajectoryError:
+        return TrajectoryError(
+            f"{self._path}: cannot be read by ASE ({type(exc).__name__}: {exc}); the file is truncated or corrupt, "
+            "or not in the format its suffix says (pass format=... / check the file)"
+        )
 
     def _info_times(self, first: Atoms) -> np.ndarray | None:
         """Times from ``info['time_ps']`` of every selected frame, when the first frame has one."""
@@ -202,11 +211,16 @@ class Trajectory:
 
         wanted = set(int(i) for i in self._all_ids)
         last = int(self._all_ids.max())
-        for i, atoms in enumerate(iread(self._path, index=":", format=self._format)):
+        frames = iread(self._path, index=":", format=self._format)
+        for i in range(last + 1):
+            try:
+                atoms = next(frames)
+            except StopIteration:
+                return
+            except Exception as exc:  # a frame that stops half-way, a corrupt line ...
+                raise self._unreadable(exc) from exc
             if i in wanted:
                 yield atoms
-            if i >= last:
-                break
 
     # ------------------------------------------------------------------------------------------ access
     @property

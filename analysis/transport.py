@@ -16,13 +16,20 @@ covariance (asymmetric in D because the fit is in ``ln D``). On synthetic 5-temp
 covers the truth in 97 % of cases with correct D errors and still in 94 % when the D errors are 2× too small
 (the Birge scaling with the t quantile is what keeps it honest; the plain normal interval drops to 68 %). Warnings: fewer than 3 temperatures (no check of
 linearity), a significant quadratic term in 1/T (non-Arrhenius curvature), or scatter beyond the error bars.
+
+Which points are fitted (:func:`arrhenius_from_results`)
+--------------------------------------------------------
+By default only trustworthy points enter the fit: a run whose network formers flowed during the fit window
+(``excluded_network_flows``) or whose Li MSD never became diffusive (``bound_not_diffusive``: its D is an
+upper bound, not a value) is left out (:mod:`tfbsim.analysis.diffusion_checks`). Every input point keeps its
+status and reason in ``ArrheniusFit.points_status``; ``exclude_flagged=False`` fits them all.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -148,6 +155,13 @@ class ArrheniusFit:
     quantile: float = field(repr=False, default=1.96)
     sigma_prefactor_S_K_s_cm3: float | None = field(repr=False, default=None)  # σ T / D
     warnings: list = field(default_factory=list)
+    points_status: list = field(default_factory=list)  # every input point: status, reason, numbers
+
+    @property
+    def Ea_ci95_eV(self) -> tuple[float, float]:
+        """95 % interval of Ea (eV), with the quantile used for the intervals (t when errors were scaled)."""
+        half = self.quantile * self.Ea_stderr_eV
+        return (self.Ea_eV - half, self.Ea_eV + half)
 
     def D_at_cm2_s(self, temperature_k: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """D on the fitted line at ``temperature_k`` with its 95 % band: ``(D, low, high)`` (cm² s⁻¹)."""
@@ -167,13 +181,16 @@ class ArrheniusFit:
         return {
             "Ea_eV": self.Ea_eV,
             "Ea_stderr_eV": self.Ea_stderr_eV,
+            "Ea_ci95_eV": list(self.Ea_ci95_eV),
             "D0_cm2_s": self.D0_cm2_s,
+            "temperatures_used_k": sorted({float(t) for t in self.temperature_k}),
             "sigma_300K_S_cm": self.sigma_target_S_cm,
             "sigma_300K_ci95_S_cm": None if self.sigma_target_ci95_S_cm is None else list(self.sigma_target_ci95_S_cm),
             "points": [
                 {"temperature_k": float(t), "D_cm2_s": float(d), "D_stderr_cm2_s": float(e)}
                 for t, d, e in zip(self.temperature_k, self.D_cm2_s, self.D_stderr_cm2_s)
             ],
+            "points_status": list(self.points_status),
         }
 
 
@@ -288,13 +305,32 @@ def _as_record(result: Any) -> Mapping[str, Any]:
     return result.to_dict() if hasattr(result, "to_dict") else result
 
 
-def arrhenius_from_results(results: Sequence[Any], *, target_temperature_k: float = 300.0) -> ArrheniusFit:
+def arrhenius_from_results(results: Sequence[Any], *, target_temperature_k: float = 300.0,
+                           exclude_flagged: bool = True, diffusive: Any = None, network: Any = None) -> ArrheniusFit:
     """Arrhenius fit of several diffusion results (``DiffusionResults`` or their JSON dicts).
 
+    Each result is classified first (:func:`~tfbsim.analysis.diffusion_checks.classify_diffusion_record`):
+    with ``exclude_flagged`` (default) only ``fitted`` points enter the fit, network-flowing runs and
+    non-diffusive runs (upper bounds) are left out; every point's status is in ``points_status``.
+
     The Nernst–Einstein prefactor for σ at ``target_temperature_k`` is taken from the lowest-temperature
-    result (``sigma_ne_S_cm · T / D``, i.e. the density, charge and Haven ratio that analysis used); without
-    σ in the results, from ``n_atoms / volume_ang3`` and the species' formal charge.
+    fitted result (``sigma_ne_S_cm · T / D``, i.e. the density, charge and Haven ratio that analysis used);
+    without σ in the results, from ``n_atoms / volume_ang3`` and the species' formal charge.
+
+    Parameters
+    ----------
+    diffusive, network
+        :class:`~tfbsim.analysis.diffusion_checks.DiffusiveCriteria` / ``NetworkCriteria`` overriding the
+        thresholds (default: the diffusive check with default thresholds, the records' own network verdict).
+
+    Raises
+    ------
+    AnalysisError
+        A record without temperature/D/error, mixed species, or fewer than two temperatures left to fit
+        (the message lists every point's status).
     """
+    from .diffusion_checks import classify_diffusion_record
+
     records = [_as_record(r) for r in results]
     if not records:
         raise AnalysisError("no diffusion results given")
@@ -308,7 +344,18 @@ def arrhenius_from_results(results: Sequence[Any], *, target_temperature_k: floa
     species = {rec.get("species") for rec in records}
     if len(species) > 1:
         raise AnalysisError(f"the results mix species {sorted(map(str, species))}; fit one species at a time")
-    coldest = min(records, key=lambda r: float(r["temperature_k"]))
+    statuses = [classify_diffusion_record(rec, diffusive=diffusive, network=network) for rec in records]
+    if exclude_flagged:
+        used = [rec for rec, st in zip(records, statuses) if st["status"] == "fitted"]
+    else:
+        used = records
+    if len({float(r["temperature_k"]) for r in used}) < 2:
+        listing = "; ".join(f"{st['temperature_k']:g} K {st['status']}" for st in statuses)
+        raise AnalysisError(
+            f"fewer than two temperatures can be fitted ({listing}); run the non-diffusive temperatures longer, "
+            "drop network-flowing ones, or fit all points with exclude_flagged=False (trends only)"
+        )
+    coldest = min(used, key=lambda r: float(r["temperature_k"]))
     prefactor = None
     if coldest.get("sigma_ne_S_cm") is not None and coldest["D_cm2_s"]:
         prefactor = float(coldest["sigma_ne_S_cm"]) * float(coldest["temperature_k"]) / float(coldest["D_cm2_s"])
@@ -320,8 +367,11 @@ def arrhenius_from_results(results: Sequence[Any], *, target_temperature_k: floa
         prefactor = sigma
     else:
         logger.warning("no carrier density in the results: σ at %g K is not extrapolated", target_temperature_k)
-    return fit_arrhenius(
-        [r["temperature_k"] for r in records], [r["D_cm2_s"] for r in records],
-        [r["D_stderr_cm2_s"] for r in records], sigma_prefactor_S_K_s_cm3=prefactor,
+    fit = fit_arrhenius(
+        [r["temperature_k"] for r in used], [r["D_cm2_s"] for r in used],
+        [r["D_stderr_cm2_s"] for r in used], sigma_prefactor_S_K_s_cm3=prefactor,
         target_temperature_k=target_temperature_k,
     )
+    if not exclude_flagged and any(st["status"] != "fitted" for st in statuses):
+        fit.warnings.append("flagged points (network flow / not diffusive) were fitted on request: trends only")
+    return replace(fit, points_status=statuses)

@@ -11,6 +11,12 @@ prints a Markdown section for BENCHMARKS.md.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import logging
 import platform
@@ -55,8 +61,8 @@ def main() -> int:
         fast = _rate(model, atoms, args.steps)
         slow = _rate(teacher, atoms, args.teacher_steps)
         rows.append((len(atoms), fast, slow))
-    print(f"## Bundled model vs teacher (issue 7)\n\nMachine: {platform.machine()} CPU sandbox, "
-          f"{args.threads} torch threads, Python {platform.python_version()}, date {time.strftime('%Y-%m-%d')}. "
+    print(f"## Bundled model vs teacher (issue 7)\n\n{machine_line()} "
+          f"{args.threads} torch threads. "
           f"`python bench/bundled_model.py`. MD steps/s (run_md, NVT Langevin, float32), same boxes, same run.\n")
     print("| atoms | bundled (steps/s) | CHGNet teacher (steps/s) | speed-up |")
     print("|---|---|---|---|")

@@ -16,6 +16,12 @@ Usage: ``python bench/campaign.py [--steps 150]``; prints a Markdown section for
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import platform
 import sys
@@ -78,8 +84,8 @@ def main() -> None:
 
     ref = times["loop"]
     print("## Campaign overhead (issue 10)\n")
-    print(f"Machine: 2-core CPU sandbox (shared with other jobs), Python {platform.python_version()}, date "
-          f"{time.strftime('%Y-%m-%d')}. `python bench/campaign.py --steps {args.steps}`. The tiny test campaign "
+    print(f"{machine_line()} "
+          f"`python bench/campaign.py --steps {args.steps}`. The tiny test campaign "
           f"(6 tasks: Li2O 12 atoms, Li3N 16 atoms, 3 temperatures, 20 + {args.steps} MD steps each, tiny MACE "
           "float64, diffusion analysis per task), in one run: the task function in a loop in this process "
           "(reference) vs `run_campaign` through Parsl's local HighThroughputExecutor (start-up, worker imports, "

@@ -17,6 +17,12 @@ Usage: ``python bench/coordination.py [--frames N]``; prints a Markdown section 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import platform
 import tempfile
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         "## Coordination / speciation (issue 5)",
         "",
-        f"Machine: 2-core CPU sandbox (shared), {platform.python_version()}, date 2026-11-23. "
+        f"{machine_line()} "
         "`python bench/coordination.py`. Frames per second of the full N/O/P/Li/cluster speciation on "
         "~1,000-atom periodic frames; every rate is the best of 3 and measured in the same run.",
         "",

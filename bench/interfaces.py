@@ -11,6 +11,12 @@ Usage: ``python bench/interfaces.py [--repeats 2] [--max-area-ang2 300]``; print
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import platform
 import time
@@ -73,7 +79,7 @@ def main() -> None:
     same = {round(c["area"], 3) for c in ours} == theirs
 
     print("## Interfaces (issue 8)\n")
-    print(f"Machine: 2-core CPU sandbox (shared), Python {platform.python_version()}, date 2026-11-23. "
+    print(f"{machine_line()} "
           f"`python bench/interfaces.py` (best of {args.repeats}; pymatgen loop run once).\n")
     print("| task | tfbsim (s) | reference (s) | ratio |")
     print("|---|---|---|---|")

@@ -18,6 +18,12 @@ Usage: ``python bench/interphase.py [--frames N]``; prints a Markdown section fo
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import platform
 import sys
@@ -122,7 +128,7 @@ def main() -> None:
         mem10, mem100 = peak_memory_mib(path, 10), peak_memory_mib(path, 100)
 
     print("## Interphase composition (issue 9)\n")
-    print(f"Machine: 2-core CPU sandbox (shared), {platform.python_version()}, date 2026-11-23. "
+    print(f"{machine_line()} "
           f"`python bench/interphase.py --frames {args.frames}`. Reference stack 2x2 in-plane ({n_atoms:,} atoms, "
           f"{n_bins} bins of 1 Å), 0.1 Å noise per frame; rates are the best of 3, all in the same run.\n")
     print("| tfbsim `Interphase.run` | tfbsim `Coordination.run` (same frames) "

@@ -10,6 +10,12 @@ BENCHMARKS.md.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import datetime as _dt
 import platform
@@ -53,11 +59,10 @@ def main(argv: list[str] | None = None) -> str:
                 f"{q_m[0]:.2f} / {q_r[0]:.2f} | {q_m[1]:.2f} / {q_r[1]:.2f} (designed {designed['Nd']:.2f}) | "
                 f"{q_m[2]:.2f} / {q_r[2]:.2f} |"
             )
-    today = _dt.date.today().isoformat()
     text = "\n".join([
         "## Amorphous LiPON builder (issue 13)",
         "",
-        f"Machine: 2-core CPU sandbox (shared), Python {platform.python_version()}, date {today}. "
+        f"{machine_line()} "
         f"`python bench/lipon_builder.py` (best of {args.repeats}, density 2.4 g/cm³, seed 1). Motif mode "
         "(rigid PO4/PO3N/PO2N2 units, void-guided placement, rigid-body overlap removal, Li into the largest "
         "voids) against random packing with minimum distances only (the route of peer generators), same run. "

@@ -23,6 +23,12 @@ Markdown section for BENCHMARKS.md.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import logging
 import platform
@@ -179,8 +185,8 @@ def main() -> None:
                   flush=True)
     print()
     print("## MD engine overhead (issue 4)\n")
-    print(f"Machine: {platform.processor() or platform.machine()} ({args.device}), torch threads "
-          f"{torch.get_num_threads()}, date {time.strftime('%Y-%m-%d')}. Random `{args.preset}` MACE (float32), "
+    print(f"{machine_line()} Device {args.device}, torch threads "
+          f"{torch.get_num_threads()}. Random `{args.preset}` MACE (float32), "
           f"LiPON-like box, {args.ensemble}, {args.steps} steps, traj/log/guards every 10, checkpoint every 1000; "
           f"best of {args.repeat}. Command: `python bench/md_overhead.py`.\n")
     print("| atoms | bare E+F (ms/eval) | MD loop (ms/step) | whole run_md (ms/step) | MD/bare (separate runs) "

@@ -17,6 +17,12 @@ Usage: ``python bench/msd.py [--frames 10000] [--atoms 200] [--repeat 2]``; prin
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import gc
 import logging
@@ -113,8 +119,8 @@ def main() -> None:
             plain = DiffusionAnalysis(ours_src, species="Li", remove_drift=False, unwrap=False).run().results
             rel = np.max(np.abs(plain.msd_ang2[1:] - ref.timeseries[1:]) / ref.timeseries[1:])
             rows.append((name, t_ours, t_ref, m_ours, m_ref, rel, res.D_cm2_s, res.D_stderr_cm2_s))
-    print(f"## MSD (bench/msd.py)\n\nMachine: 2-core CPU sandbox ({platform.processor() or platform.machine()}), "
-          f"date 2026-11-23. {args.frames:,} frames × {args.atoms} Li atoms (random walk, D = 5e-6 cm²/s); "
+    print(f"## MSD (bench/msd.py)\n\n{machine_line()} "
+          f"{args.frames:,} frames × {args.atoms} Li atoms (random walk, D = 5e-6 cm²/s); "
           f"best of {args.repeat}. tfbsim = full pipeline (read, unwrap check, drift removal, FFT MSD, GLS fit "
           "with jackknife errors); MDAnalysis = `EinsteinMSD(fft=True)` (MSD only). Memory = peak traced "
           "allocations (tracemalloc).\n")

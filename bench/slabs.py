@@ -11,6 +11,12 @@ Usage: ``python bench/slabs.py [--thickness-ang 12] [--repeats 2]``; prints a Ma
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_line  # noqa: E402  (bench/ is a folder of scripts)
+
 import argparse
 import platform
 import time
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> str:
         )
     head = (
         "## Slab terminations (issue 3)\n\n"
-        f"Machine: 2-core CPU sandbox (shared), Python {platform.python_version()}, date 2026-11-23. "
+        f"{machine_line()} "
         f"`python bench/slabs.py` (thickness {args.thickness_ang:g} Å, best of {args.repeats}). Time to enumerate "
         "and characterise every termination of a facet: tfbsim `slab_terminations` vs the plain pymatgen route "
         "(`SlabGenerator(..., center_slab=True, primitive=True).get_slabs()` + `Slab.is_symmetric()`), same run, "

@@ -9,7 +9,8 @@ import typer
 
 __all__ = [
     "JsonOpt", "OutputOpt", "ModelOpt", "DeviceOpt", "DtypeOpt", "SeedOpt", "ConfigOpt", "AllowDownloadOpt",
-    "PlotOpt", "_write_json", "_quiet", "_say", "_check_structure_suffix", "_floats", "sub_app",
+    "PlotOpt", "_write_json", "_quiet", "_say", "_check_structure_suffix", "_check_output_path", "_floats",
+    "sub_app",
 ]
 
 
@@ -35,6 +36,7 @@ PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write the figur
 
 
 def _write_json(path: Path | None, data: dict) -> None:
+    """Write a command's ``--json`` record (through the one writer, which adds provenance when missing)."""
     if path is not None:
         from ..structures.io import write_json
 
@@ -51,12 +53,42 @@ def _say(ctx: typer.Context, text: str) -> None:
         typer.echo(text)
 
 
+def _check_output_path(path: Path | None, *, folder: bool = False, option: str = "-o") -> None:
+    """Fail before any work when ``path`` cannot be created: a file where a folder must be, or the reverse.
+
+    Parameters
+    ----------
+    path
+        The output (``None``: nothing to check).
+    folder
+        The output is a folder (a run directory), so an existing *file* of that name is refused.
+    option
+        The option's name for the message.
+    """
+    from ..errors import ConfigError
+
+    if path is None:
+        return
+    path = Path(path)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{option} {path}: {parent} is a file, not a folder; choose another output path")
+            break
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is an existing file; {option} names a run directory (a folder): "
+                          "choose a new name")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name")
+
+
 def _check_structure_suffix(path: Path) -> None:
-    """Fail before any work when ASE cannot write the output's format."""
+    """Fail before any work when ASE cannot write the output's format, or the path cannot be created."""
     from ase.io.formats import filetype, ioformats
 
     from ..errors import ConfigError
 
+    _check_output_path(path)
     if path.suffix.lower() in {"", ".xyz", ".extxyz"}:
         return
     try:

@@ -266,3 +266,9 @@ def analyze_interphase_cmd(
     if g.model in ("linear", "parabolic", "undetermined"):
         _say(ctx, f"growth: {g.model}; linear {g.rate_ang_ps:.3g} Å/ps, parabolic {g.parabolic_k_ang_ps05:.3g} "
                   f"Å/ps^0.5 (ΔAIC lin-par {g.delta_aic:.1f})")
+
+from .structure import analyze_structure_cmd  # noqa: E402  (issue 20: diffraction-level structure)
+analyze_app.command("structure")(analyze_structure_cmd)
+
+from .mechanism import transport_cmd as _transport_cmd  # noqa: E402  (issue 19: `tfbsim analyze transport`)
+analyze_app.command("transport")(_transport_cmd)

@@ -19,8 +19,9 @@ Conventions (all commands)
   sends at the walltime, or with ``--signal=USR1@SECONDS``). The run then wrote a checkpoint at the step it
   reached, ``summary.json`` says ``status: interrupted``, and one stderr line says how to continue
   (``tfbsim md --restart RUN_DIR``; a campaign task resumes with ``tfbsim run``). Nothing since the signal is
-  lost, and the continuation is the run that would have happened (bit-identical in float64 on the same
-  hardware with a potential that keeps no state between steps, such as MACE).
+  lost, and the continuation is the run that would have happened (bit-identical on the same hardware and thread
+  count with a potential that keeps no state between steps, such as MACE: tested in float64 and, with the bundled
+  model, in float32).
 - Progress: long stages (MD runs, relaxations) log a line on ``tfbsim.progress`` at least every 30 s
   (``TFBSIM_PROGRESS_S`` changes it) and at the end, also when stderr is not a terminal; ``--quiet`` hides them.
 """
@@ -173,6 +174,10 @@ app.command("md")(md.md_cmd)
 app.command("relax")(md.relax_cmd)
 app.command("run")(campaign.run_cmd)
 app.command("demo")(demo.demo_cmd)
+from .neb import neb_cmd  # noqa: E402
+app.command("neb")(neb_cmd)
+from .deposit import register as _register_deposit  # noqa: E402
+_register_deposit(app)
 
 
 def main() -> None:  # pragma: no cover - console-script entry

@@ -14,6 +14,7 @@ from ._common import (
     JsonOpt,
     OutputOpt,
     SeedOpt,
+    _check_output_path,
     _check_structure_suffix,
     _floats,
     _quiet,
@@ -65,6 +66,8 @@ def build_crystal_cmd(
     from ..workflows.provenance import provenance, stamp, utc_now
 
     started = utc_now()
+    _check_structure_suffix(output)  # before any work
+    _check_output_path(json_out, option="--json")
     if do_relax and not model:
         raise ConfigError("--relax needs --model SPEC (e.g. --model mace-mp-0:small or a MACE file)")
     if model and not do_relax:
@@ -156,6 +159,8 @@ def build_slab_cmd(
     from ..workflows.provenance import provenance, stamp, utc_now
 
     started = utc_now()
+    _check_structure_suffix(output)  # before any work
+    _check_output_path(json_out, option="--json")
     if not vacuum_ang > 0:
         raise ConfigError(f"--vacuum-ang must be > 0 Å for a slab file, got {vacuum_ang} (for a bare slab to stack, "
                           "use make_slab(..., vacuum_ang=0) in Python)")

@@ -68,6 +68,13 @@ def run_cmd(
         raise typer.Exit(3)
 
 
+def _db_provenance(target: str, query: str | None, **extra: str) -> dict:
+    """The provenance of a database read-out: the database and the selection, besides code and versions."""
+    from ..workflows.provenance import provenance
+
+    return provenance(extra={"input": str(target), "query": query, **extra})
+
+
 DbTarget = Annotated[str, typer.Argument(help="Campaign directory, results .db file or ASE-db URL.")]
 
 
@@ -82,7 +89,7 @@ def db_list_cmd(
     from ..workflows.campaigns.resultsdb import ResultsDB
 
     rows = ResultsDB(target).rows(query)
-    _write_json(json_out, {"rows": rows})
+    _write_json(json_out, {"rows": rows, "provenance": _db_provenance(target, query)})
 
     def num(value, spec=".3g"):  # noqa: ANN001, ANN202
         return "-" if value is None else format(value, spec)
@@ -105,7 +112,7 @@ def db_show_cmd(
     from ..workflows.campaigns.resultsdb import ResultsDB
 
     record, data, atoms = ResultsDB(target).get(task)
-    _write_json(json_out, {"row": record, "data": data})
+    _write_json(json_out, {"row": record, "data": data, "provenance": _db_provenance(target, None, task=task)})
     for key in sorted(record):
         _say(ctx, f"{key:>24}: {record[key]}")
     _say(ctx, f"{'structure':>24}: {len(atoms)} atoms, cell {' '.join(f'{x:.3f}' for x in atoms.cell.lengths())} Å")
@@ -139,6 +146,6 @@ def db_export_cmd(
     else:
         rows = db.rows(query)
         records = [{"row": r, "data": db.get(r["id"])[1]} for r in rows]
-        write_json(output, {"rows": records})
+        write_json(output, {"rows": records, "provenance": _db_provenance(target, query)})
         n = len(records)
     _say(ctx, f"{n} row(s) -> {output}")

@@ -16,6 +16,8 @@ from ._common import (
     JsonOpt,
     ModelOpt,
     OutputOpt,
+    _check_output_path,
+    _check_structure_suffix,
     _quiet,
     _say,
     _write_json,
@@ -66,12 +68,14 @@ def md_cmd(
             raise ConfigError("--restart RUN_DIR continues a run in place: give no STRUCTURE and no -o")
         from ..workflows.md.run import restart_md
 
+        _check_checkpoint(restart)
         base = config if config is not None else restart / "config.yaml"
         new_cfg = load_config(base, MDConfig, overrides) if (given or config is not None) else None
         result = restart_md(restart, force=force, config=new_cfg, progress=not _quiet(ctx))
     else:
         if structure is None or output is None:
             raise ConfigError("md needs STRUCTURE and -o RUN_DIR (or --restart RUN_DIR); see tfbsim md --help")
+        _check_output_path(output, folder=True)
         from ..structures.io import read_structure
         from ..workflows.md.run import run_md
         from ..workflows.potentials.factory import load_potential
@@ -86,6 +90,26 @@ def md_cmd(
         f"{result.wall_s:.0f} s); <T> = {result.temperature_mean_k:.1f} ± {result.temperature_std_k:.1f} K, "
         f"<Etot> = {result.etot_mean_ev:.4f} eV -> {result.run_dir}/",
     )
+
+
+def _check_checkpoint(run_dir: Path) -> None:
+    """Refuse (exit 2, file named) a run directory whose checkpoint cannot be read, before anything runs."""
+    from ..errors import ConfigError, TrajectoryError
+    from ..workflows.md.checkpoint import read_checkpoint
+    from ..workflows.md.rundir import RunDir
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"--restart {run_dir}: no such run directory; check the path")
+    checkpoint = RunDir(run_dir).checkpoint
+    if not checkpoint.is_file():
+        return  # restart_md says what is missing
+    try:
+        read_checkpoint(checkpoint)
+    except Exception as exc:  # numpy/zipfile raise many types on a truncated or corrupt archive
+        raise TrajectoryError(
+            f"{checkpoint}: the checkpoint cannot be read ({type(exc).__name__}: {exc}); it is truncated or "
+            "corrupt: restore it, or start the run again in a new directory"
+        ) from exc
 
 
 def relax_cmd(
@@ -110,6 +134,8 @@ def relax_cmd(
     from ..workflows.provenance import provenance, stamp, utc_now
 
     started = utc_now()
+    _check_structure_suffix(output)  # before any work
+    _check_output_path(json_out, option="--json")
     potential = potential_from_flags(model, device, dtype, allow_download)
     atoms = read_structure(structure)
     calc = load_potential(potential)

@@ -34,10 +34,11 @@ def potential_info_cmd(
 ) -> None:
     """Describe a potential: kind, elements, cutoff, parameters, sha256."""
     from ..workflows.potentials.factory import potential_info
+    from ..workflows.provenance import provenance
 
     potential = potential_from_flags(spec, device, dtype, allow_download)
     info = potential_info(potential)
-    _write_json(json_out, info)
+    _write_json(json_out, {**info, "provenance": provenance(config=potential, extra={"command": "potential info"})})
     _say(
         ctx,
         f"{info['spec']} ({info['kind']}): {len(info['elements'])} elements, r_max {info['r_max_ang']} Å, "

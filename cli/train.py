@@ -212,13 +212,14 @@ def train_evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="Held-out labelled extxyz.")],
     json_out: JsonOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Folder for parity plots.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Only frames with info split=this (e.g. test).")] = None,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float64",
 ) -> None:
     """Energy/force/stress RMSEs per config_type and element, with parity plots."""
     from ..workflows.training.evaluate import evaluate_errors, parity_figure
 
-    errors = evaluate_errors(model, data, device=device, dtype=dtype, progress=not _quiet(ctx))
+    errors = evaluate_errors(model, data, device=device, dtype=dtype, split=split, progress=not _quiet(ctx))
     if plot is not None:
         parity_figure(errors, Path(plot) / "parity.png")
     errors.pop("parity")

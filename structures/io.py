@@ -89,9 +89,38 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | os.PathLike, data: Any, *, indent: int = 2) -> Path:
-    """Write ``data`` as strict JSON to ``path`` atomically and return the path."""
-    text = json.dumps(to_jsonable(data), indent=indent, allow_nan=False)
+def write_json(
+    path: str | os.PathLike, data: Any, *, indent: int = 2, provenance: dict | bool | None = None
+) -> Path:
+    """Write ``data`` as strict JSON to ``path`` atomically and return the path: the one JSON writer.
+
+    Every JSON *record* (a mapping) tfbsim writes carries a ``provenance`` block: a record that arrives without
+    one gets the base block of :func:`tfbsim.provenance_base.base_provenance` (tfbsim version, git commit,
+    package versions, host, UTC time), so that no output of any layer goes without. Workflows that know more
+    (model, seed, resolved configuration) put their own block in ``data["provenance"]`` or pass it here.
+
+    Parameters
+    ----------
+    path
+        Destination (folders are created).
+    data
+        Anything :func:`to_jsonable` converts.
+    indent
+        JSON indentation.
+    provenance
+        ``None`` (default): keep ``data``'s block, else add the base block; a dict: use it as the block;
+        ``False``: write ``data`` as it is (pure data files that a program reads back key by key, such as
+        a model's isolated-atom energies).
+    """
+    record = to_jsonable(data)
+    if isinstance(record, dict) and provenance is not False:
+        if isinstance(provenance, dict):
+            record["provenance"] = to_jsonable(provenance)
+        elif record.get("provenance") is None:
+            from ..provenance_base import base_provenance
+
+            record["provenance"] = base_provenance(extra={"file": Path(path).name})
+    text = json.dumps(record, indent=indent, allow_nan=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
     return Path(path)

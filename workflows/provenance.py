@@ -3,57 +3,21 @@
 A stamp records what is needed to reproduce or audit a result: tfbsim version and git commit, Python and key
 package versions, the potential (spec, sha256, dtype, device), the seed, the resolved configuration, and UTC
 start/end times. Package versions come from installed metadata, so stamping never imports torch.
+
+The base block (code, packages, host, times) is :func:`tfbsim.provenance_base.base_provenance`, which the one
+JSON writer (:func:`tfbsim.structures.io.write_json`) adds to any record that arrives without a block; this
+module adds what only the workflows know (model, seed, resolved configuration).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
-import platform
-import subprocess
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
+from ..provenance_base import base_provenance, git_commit, package_versions, utc_now
+
 __all__ = ["provenance", "stamp", "git_commit", "utc_now", "package_versions"]
-
-_PACKAGES = ("numpy", "ase", "torch", "mace-torch", "pymatgen", "MDAnalysis", "h5py", "chgnet")
-
-
-def utc_now() -> str:
-    """Current UTC time in ISO 8601 with seconds."""
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """The commit of the tfbsim checkout (with ``-dirty`` when modified), or ``None`` outside git."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{sha}-dirty" if dirty else sha or None
-
-
-@functools.lru_cache(maxsize=1)
-def package_versions() -> dict[str, str]:
-    """Installed versions of Python and the packages that change numbers (missing ones are omitted)."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def provenance(
@@ -80,14 +44,7 @@ def provenance(
     extra
         Further entries (e.g. the command line).
     """
-    from .. import __version__
-
-    block: dict[str, Any] = {
-        "tfbsim_version": __version__,
-        "git_commit": git_commit(),
-        "versions": package_versions(),
-        "host": platform.node(),
-    }
+    block = base_provenance(started_utc=started_utc)
     if calc is not None:
         params = getattr(calc, "parameters", {}) or {}
         block["model"] = {
@@ -97,8 +54,9 @@ def provenance(
         block["seed"] = int(seed)
     if config is not None:
         block["config"] = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
-    block["started_utc"] = started_utc or utc_now()
-    block["ended_utc"] = utc_now()
+    block["ended_utc"] = utc_now()  # keep started/ended last, as before
+    block["started_utc"] = block.pop("started_utc")
+    block["ended_utc"] = block.pop("ended_utc")
     if extra:
         block.update(extra)
     return block

@@ -51,7 +51,8 @@ def test_recovers_known_Ea_and_extrapolates(rng):
     assert slo == pytest.approx(prefactor * lo / 300.0) and shi == pytest.approx(prefactor * hi / 300.0)
     assert not fit.warnings
     data = fit.to_dict()
-    assert set(data) == {"Ea_eV", "Ea_stderr_eV", "D0_cm2_s", "sigma_300K_S_cm", "sigma_300K_ci95_S_cm", "points"}
+    assert set(data) == {"Ea_eV", "Ea_stderr_eV", "D0_cm2_s", "sigma_300K_S_cm", "sigma_300K_ci95_S_cm", "points",
+                         "Ea_ci95_eV", "temperatures_used_k", "points_status"}
     assert set(data["points"][0]) == {"temperature_k", "D_cm2_s", "D_stderr_cm2_s"}
 
 
@@ -129,7 +130,7 @@ def test_cli_arrhenius(tmp_path, rng, cli_runner):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert set(data) == {"Ea_eV", "Ea_stderr_eV", "D0_cm2_s", "sigma_300K_S_cm", "sigma_300K_ci95_S_cm", "points",
-                         "provenance"}
+                         "Ea_ci95_eV", "temperatures_used_k", "points_status", "provenance"}
     assert abs(data["Ea_eV"] - EA) < 3 * data["Ea_stderr_eV"]
     lo, hi = data["sigma_300K_ci95_S_cm"]
     assert lo < data["sigma_300K_S_cm"] < hi and len(data["points"]) == 5

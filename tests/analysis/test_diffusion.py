@@ -268,6 +268,8 @@ def test_contract_and_errors(tmp_path, rng):
 ISSUE_KEYS = {"species", "n_atoms", "temperature_k", "dt_fs", "n_frames", "axis", "D_cm2_s", "D_stderr_cm2_s",
               "fit_start_ps", "fit_end_ps", "loglog_slope", "msd", "volume_ang3", "sigma_ne_S_cm",
               "sigma_ne_stderr_S_cm", "haven_ratio"}
+#: Issue 19: the trust checks (diffusive MSD, rigid network) and the interval travel with every record.
+TRUST_KEYS = {"D_ci95_cm2_s", "diffusive", "diffusive_check", "network_flows", "network"}
 
 
 def test_cli_diffusion(tmp_path, rng, cli_runner):
@@ -285,7 +287,7 @@ def test_cli_diffusion(tmp_path, rng, cli_runner):
                                      "800", "--axis", "xy", "--json", str(out), "--plot", str(png)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert set(data) == ISSUE_KEYS | {"provenance"}
+    assert set(data) == ISSUE_KEYS | TRUST_KEYS | {"provenance"}
     assert data["axis"] == "xy" and data["n_atoms"] == 16 and data["temperature_k"] == 800.0
     assert set(data["msd"]) == {"lag_ps", "msd_ang2"} and len(data["msd"]["lag_ps"]) == 120
     assert data["sigma_ne_S_cm"] > 0 and data["volume_ang3"] == pytest.approx(BOX**3)

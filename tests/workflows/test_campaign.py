@@ -152,7 +152,8 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
     for system in ("li2o", "li3n"):
         mine = sorted((r["temperature_k"], r["D_cm2_s"], r["D_stderr_cm2_s"]) for r in rows if r["system"] == system)
         fit = fit_arrhenius(*zip(*mine))
-        assert arrhenius[system]["Ea_eV"] == pytest.approx(fit.Ea_eV, rel=1e-9)
+        # tiny runs are bounds (not diffusive): the unfiltered fit over every completed point is the cross-check
+        assert (arrhenius[system].get("unfiltered") or arrhenius[system])["Ea_eV"] == pytest.approx(fit.Ea_eV, rel=1e-9)
         assert (cfg.directory / "plots" / f"arrhenius_{system}.png").stat().st_size > 1000
     md = (cfg.directory / "summary.md").read_text()
     assert "## Arrhenius fits" in md and "li3n/T500K/r0" in md

@@ -42,6 +42,19 @@ Each entry of ``prepare`` and ``protocol`` has an optional ``name`` and exactly 
 ``melt_quench``  :class:`~tfbsim.workflows.protocols.melt_quench.MeltQuenchConfig` settings (``preset`` plus any key);
                  ``prepare`` only.
 
+An ``md`` stage of ``protocol`` may also carry ``until_diffusive`` (:class:`UntilDiffusiveSpec`): the stage
+then extends itself (doubling its steps, resumably, up to ``max_production_ps``) until the species' MSD is
+diffusive; every chunk and the verdict go to the task's ``summary.json`` (``extension``) and the stage's
+``extension.json``::
+
+      - name: production
+        md: {ensemble: nvt-nhc, steps: 50000, traj_every: 100}
+        until_diffusive: {max_production_ps: 1000, min_msd_ang2: 30, min_loglog_slope: 0.9}
+
+``tg_check`` compares the task temperatures with the glass transition of the prepared glass (the melt–quench's
+cooling-curve Tg, or a given ``tg_k``): temperatures at or above ``Tg − margin_k`` are flagged in the task's
+summary (``tg_check``) and logged with a proposed window below Tg.
+
 The potential is given once, at the top; stages may not set their own.
 """
 
@@ -77,6 +90,8 @@ __all__ = [
     "InterphaseSpec",
     "PER_TASK_ANALYSES",
     "ArrheniusSpec",
+    "UntilDiffusiveSpec",
+    "TgCheckSpec",
     "load_campaign",
 ]
 
@@ -134,13 +149,58 @@ class RelaxStage(StrictModel):
     pressure_gpa: float = 0.0
 
 
+class UntilDiffusiveSpec(StrictModel):
+    """Extend an MD stage until a species diffuses (``until_diffusive`` of a protocol ``md`` stage).
+
+    Attributes
+    ----------
+    max_production_ps
+        Cap of the stage's length (ps); the verdict says when the cap stopped it first.
+    species
+        The diffusing species.
+    min_loglog_slope
+        Smallest slope of log MSD vs log t over the fit window (1: diffusive, < 1: sub-diffusive).
+    min_msd_ang2
+        Smallest MSD (Å²) at the end of the fit window (several hops: ≥ 30 Å² for Li).
+    fit_start_ps, fit_end_ps
+        The fit window (ps); default: the diffusion analysis' own.
+    growth
+        Factor of the planned steps from one chunk to the next.
+    """
+
+    max_production_ps: float = Field(gt=0)
+    species: str = "Li"
+    min_loglog_slope: float = Field(0.9, gt=0)
+    min_msd_ang2: float = Field(30.0, ge=0)
+    fit_start_ps: float | None = Field(None, ge=0)
+    fit_end_ps: float | None = Field(None, gt=0)
+    growth: float = Field(2.0, gt=1, le=10)
+
+
+class TgCheckSpec(StrictModel):
+    """The task temperatures against the glass transition (``tg_check``; see the module docstring).
+
+    Attributes
+    ----------
+    margin_k
+        Temperatures at or above ``Tg − margin_k`` are flagged (K).
+    tg_k
+        A known Tg (K); default: the prepared glass's cooling-curve Tg (``info["melt_quench"]``).
+    """
+
+    margin_k: float = Field(100.0, ge=0)
+    tg_k: float | None = Field(None, gt=0)
+
+
 class StageSpec(StrictModel):
-    """One stage: ``relax``, ``md`` or ``melt_quench`` (exactly one), with an optional ``name``."""
+    """One stage: ``relax``, ``md`` or ``melt_quench`` (exactly one), with an optional ``name``; an ``md``
+    stage of the protocol may add ``until_diffusive``."""
 
     name: str | None = None
     relax: RelaxStage | None = None
     md: MDConfig | None = None
     melt_quench: MeltQuenchConfig | None = None
+    until_diffusive: UntilDiffusiveSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -155,6 +215,12 @@ class StageSpec(StrictModel):
         block = getattr(self, given[0])
         if "potential" in block.model_fields_set:
             raise ValueError("stages may not set a potential: give it once, in the top-level 'potential'")
+        if self.until_diffusive is not None and given[0] != "md":
+            raise ValueError("until_diffusive belongs to an md stage")
+        if self.until_diffusive is not None and self.md.steps * self.md.timestep_fs * 1e-3 > \
+                self.until_diffusive.max_production_ps:
+            raise ValueError(f"until_diffusive.max_production_ps ({self.until_diffusive.max_production_ps} ps) is "
+                             "below the stage's own length (steps × timestep_fs)")
         return self
 
     @property
@@ -170,6 +236,8 @@ class StageSpec(StrictModel):
 
 def _check_prepare(stages: list[StageSpec]) -> list[StageSpec]:
     for stage in stages:
+        if stage.until_diffusive is not None:
+            raise ValueError(f"prepare stage {stage.label!r}: until_diffusive belongs to protocol stages")
         if stage.kind == "md" and not ({"temperature_k", "temperature_schedule"} & stage.md.model_fields_set):
             raise ValueError(f"prepare stage {stage.label!r}: MD in 'prepare' needs its own temperature_k")
     return _check_stages(stages, "prepare")
@@ -390,6 +458,8 @@ class CampaignConfig(StrictModel):
         Stages of every task; at least one ``md`` stage.
     analyses
         Per-task and per-system analyses.
+    tg_check
+        Task temperatures against the glass transition (:class:`TgCheckSpec`).
     local
         Settings of ``--executor local``.
     """
@@ -407,6 +477,7 @@ class CampaignConfig(StrictModel):
     prepare_per_replica: bool = False
     protocol: list[StageSpec] = Field(min_length=1)
     analyses: AnalysesConfig = Field(default_factory=AnalysesConfig)
+    tg_check: TgCheckSpec = Field(default_factory=TgCheckSpec)
     local: LocalExecutorConfig = Field(default_factory=LocalExecutorConfig)
 
     @field_validator("name")

@@ -332,6 +332,9 @@ class _Driver:
         status, reason = summary.get("status"), summary.get("reason")
         if kind == "prepare":
             text = f"prepared {unit.key}" if status == "completed" else f"preparation {unit.key} {status}: {reason}"
+            window = self.tg_window(summary) if status == "completed" else None
+            if window is not None:
+                text += f"; {window['message']}"
             self.emit("finished", text, key=unit.key, status=status, reason=reason)
             return
         self.record(unit, summary)
@@ -345,6 +348,19 @@ class _Driver:
         else:
             text = f"{head}: {reason}"
         self.emit("finished", text, key=unit.task_id, status=status, reason=reason)
+
+    def tg_window(self, prep_summary: dict) -> dict | None:
+        """The campaign's temperatures against the prepared glass's Tg (or ``tg_check.tg_k``); logged when
+        some lie at or above ``Tg − margin``."""
+        from ..protocols.glass_checks import check_temperature_window
+
+        tg = self.cfg.tg_check.tg_k or (prep_summary.get("glass_transition") or {}).get("tg_k")
+        if tg is None:
+            return None
+        window = check_temperature_window(self.cfg.temperatures_k, tg, margin_k=self.cfg.tg_check.margin_k)
+        if not window["ok"]:
+            logger.warning("%s", window["message"])
+        return window
 
     def run(self, parsl_cfg: Any, preps: list[PrepUnit], tasks: list[Task]) -> None:
         from parsl import python_app

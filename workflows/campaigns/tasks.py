@@ -180,7 +180,10 @@ def _stage_dicts(stages: list[StageSpec], cfg: CampaignConfig, *, temperature_k:
             config["potential"] = potential
         else:
             config = stage.relax.model_dump(mode="json")
-        out.append({"name": stage.label, "kind": stage.kind, "config": config})
+        entry = {"name": stage.label, "kind": stage.kind, "config": config}
+        if stage.until_diffusive is not None:
+            entry["until_diffusive"] = stage.until_diffusive.model_dump(mode="json")
+        out.append(entry)
     return out
 
 
@@ -252,6 +255,7 @@ def expand_campaign(cfg: CampaignConfig, directory: str | os.PathLike | None = N
                     spec={"kind": "task", "task_id": task_id, "campaign": cfg.name, "system": spec.name,
                           "temperature_k": temperature, "replica": replica, "dir": str(tdir), "input": start,
                           "stages": stages, "analyses": analyses, "spec_hash": spec_hash,
-                          "analysis_hash": analysis_hash, "potential": cfg.potential.model_dump(mode="json")},
+                          "analysis_hash": analysis_hash, "potential": cfg.potential.model_dump(mode="json"),
+                          "tg_check": cfg.tg_check.model_dump(mode="json")},
                 ))
     return CampaignPlan(directory=root, structures=structures, preps=list(preps.values()), tasks=tasks)

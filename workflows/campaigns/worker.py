@@ -57,20 +57,11 @@ def task_lock(folder: str | os.PathLike, *, poll_s: float = 0.5, timeout_s: floa
         yield
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def _torch_threads(threads: int | None):  # noqa: ANN202 - the protocols' context manager
     """Set torch's intra-op threads for the duration of a task (this worker process only), then restore."""
-    if not threads:
-        yield
-        return
-    import torch
+    from ..protocols.threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(threads)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -87,8 +78,9 @@ def _load_calc(potential: dict) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- stages
-def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
-    """Start, resume or reuse the stage's run directory.
+def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path,
+              until_diffusive: dict | None = None) -> tuple[Atoms, dict]:
+    """Start, resume or reuse the stage's run directory (and with ``until_diffusive`` extend it).
 
     The rules of :func:`~tfbsim.workflows.md.resume.start_or_resume`: a changed config raises ConfigError, an
     unstable stage raises SimulationUnstable.
@@ -98,11 +90,39 @@ def _md_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms,
     state = inspect_run_dir(sdir)
     if state is RunState.CHECKPOINT:
         logger.info("continuing %s from its checkpoint", sdir)
+    if until_diffusive is not None:
+        return _md_stage_until_diffusive(atoms, calc, config, sdir, until_diffusive)
     result = start_or_resume(atoms, calc, config, sdir)
     if state is RunState.COMPLETED:  # atoms: the checkpoint's exact final state (float64, with momenta)
         return result.atoms, {"status": "completed", "reused": True, **_md_record(result.summary)}
     record = {"status": "completed", "resumed": True} if state is RunState.CHECKPOINT else {"status": "completed"}
     return result.atoms.copy(), {**record, **_md_record(result.summary)}
+
+
+def _md_stage_until_diffusive(atoms: Atoms, calc: Any, config: dict, sdir: Path, until: dict) -> tuple[Atoms, dict]:
+    """The stage in chunks (doubling, resumable) until the species diffuses or ``max_production_ps`` is reached."""
+    import math
+
+    from ..md.config import MDConfig
+    from ..protocols.extension import diffusive_verdict, run_until_converged
+
+    md_config = MDConfig.model_validate(config)
+    spec = {k: v for k, v in until.items() if k not in ("max_production_ps", "growth")}
+    cap = int(math.ceil(until["max_production_ps"] * 1000.0 / md_config.timestep_fs))
+    result, ext = run_until_converged(
+        atoms, calc, md_config, sdir, lambda d: diffusive_verdict(d / "traj.h5md", **spec), max_steps=cap,
+        growth=until.get("growth", 2.0), what=f"{spec.get('species', 'Li')} diffusive")
+    extension = {
+        "diffusive": ext["converged"], "stopped_by": ext["stopped_by"], "max_production_ps": until["max_production_ps"],
+        "time_ps": ext["time_ps"], "verdict": ext["verdict"],
+        "chunks": [{"time_ps": c["time_ps"], "diffusive": c["verdict"].get("diffusive"),
+                    "loglog_slope": c["verdict"].get("loglog_slope"), "msd_end_ang2": c["verdict"].get("msd_end_ang2"),
+                    "reason": c["verdict"].get("reason")} for c in ext["chunks"]],
+    }
+    if ext["stopped_by"] == "cap":
+        extension["note"] = (f"the cap of {until['max_production_ps']:g} ps stopped the run before "
+                             f"{spec.get('species', 'Li')} was diffusive ({ext['verdict'].get('reason')})")
+    return result.atoms.copy(), {"status": "completed", **_md_record(result.summary), "extension": extension}
 
 
 def _md_record(summary: dict) -> dict:
@@ -145,8 +165,13 @@ def _melt_quench_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tup
     else:
         result = melt_quench(atoms, calc, MeltQuenchConfig.model_validate(config), sdir)
         final, summary = result.atoms.copy(), result.summary
-    keys = ("density_initial_g_cm3", "density_final_g_cm3", "energy_final_ev", "wall_s", "total_md_ps")
-    return final, {"status": "completed", **{k: summary.get(k) for k in keys}}
+    keys = ("density_initial_g_cm3", "density_final_g_cm3", "energy_final_ev", "wall_s", "total_md_ps",
+            "speciation_steady_before_quench")
+    record = {"status": "completed", **{k: summary.get(k) for k in keys}}
+    tg = summary.get("glass_transition")
+    if tg is not None:
+        record["glass_transition"] = {k: tg.get(k) for k in ("tg_k", "tg_stderr_k", "tg_source")}
+    return final, record
 
 
 _STAGES = {"md": _md_stage, "relax": _relax_stage, "melt_quench": _melt_quench_stage}
@@ -166,7 +191,8 @@ def run_stages(atoms: Atoms, calc: Any, stages: list[dict], folder: str | os.Pat
     for k, stage in enumerate(stages):
         sdir = folder / f"{k + 1}_{stage['name']}"
         current.calc = None
-        current, record = _STAGES[stage["kind"]](current, calc, stage["config"], sdir)
+        extra = {"until_diffusive": stage["until_diffusive"]} if stage.get("until_diffusive") else {}
+        current, record = _STAGES[stage["kind"]](current, calc, stage["config"], sdir, **extra)
         records.append({"name": stage["name"], "kind": stage["kind"], "path": sdir.name, **record})
         logger.info("stage %s done (%s)", sdir, "reused" if record.get("reused") else record.get("status"))
     current.calc = None
@@ -280,11 +306,37 @@ def _run_unit(spec: dict, body) -> dict:  # noqa: ANN001 - internal callback
         return summary
 
 
+def _tg_check(spec: dict, atoms: Atoms) -> dict | None:
+    """The task temperature against the glass transition (the spec's ``tg_k`` or the glass's cooling-curve Tg)."""
+    settings = spec.get("tg_check")
+    if settings is None:
+        return None
+    from ..protocols.glass_checks import check_temperature_window
+
+    tg, source = settings.get("tg_k"), "tg_check.tg_k"
+    if tg is None:
+        info = atoms.info.get("melt_quench")
+        tg = ((info or {}).get("glass_transition") or {}).get("tg_k") if isinstance(info, dict) else None
+        source = "melt-quench cooling curve" if tg is not None else None
+    check = check_temperature_window([spec["temperature_k"]], tg, margin_k=settings.get("margin_k", 100.0))
+    check = {"tg_source": source, "below_tg_margin": check["ok"] if tg is not None else None, **check}
+    if tg is not None and not check["ok"]:
+        logger.warning("%s: %s", spec.get("task_id"), check["message"])
+    return check
+
+
 def _task_body(spec: dict, folder: Path, calc: Any, summary: dict) -> None:
     final_path = folder / "final.extxyz"
     atoms = read_structure(spec["input"])
+    tg_check = _tg_check(spec, atoms)
+    if tg_check is not None:
+        summary["tg_check"] = tg_check
     final, records = run_stages(atoms, calc, spec["stages"], folder)
     summary["stages"] = records
+    extended = {r["name"]: r["extension"] for r in records if r.get("extension")}
+    if extended:
+        summary["extension"] = extended
+        summary["diffusive"] = all(e["diffusive"] for e in extended.values())
     final.info.update(campaign=spec["campaign"], system=spec["system"], temperature_k=spec["temperature_k"],
                       replica=spec["replica"], task_id=spec["task_id"])
     write_structure(final_path, final)
@@ -306,6 +358,9 @@ def _prepare_body(spec: dict, folder: Path, calc: Any, summary: dict) -> None:
     atoms = read_structure(spec["input"])
     final, records = run_stages(atoms, calc, spec["stages"], folder)
     summary["stages"] = records
+    tg = [r["glass_transition"] for r in records if r.get("glass_transition")]
+    if tg:
+        summary["glass_transition"] = tg[-1]
     write_structure(folder / "final.extxyz", final)
 
 

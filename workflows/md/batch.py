@@ -100,7 +100,7 @@ def _plan_fresh(atoms: Atoms, calc: Calculator, config: MDConfig | dict, run_dir
 
 
 def _plan_restart(run_dir: Any, calc: Calculator, *, force: bool = False,
-                  config: MDConfig | dict | None = None) -> _Plan:
+                  config: MDConfig | dict | None = None, extend: bool = False) -> _Plan:
     """The checks of :func:`tfbsim.workflows.md.run.restart_md`, for the gpu engine."""
     import_vesin_torch()
     require_mace_calculator(calc)
@@ -112,7 +112,7 @@ def _plan_restart(run_dir: Any, calc: Calculator, *, force: bool = False,
     if new_config.engine != "gpu":
         raise ConfigError(f"{rundir.path}: config.yaml says engine {new_config.engine}; use restart_md")
     check_gpu_config(new_config)
-    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force)
+    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force, extend=extend)
     atoms = ckpt.atoms
     started = previous.get("provenance", {}).get("started_utc") or utc_now()
     plan = _Plan(SystemSetup(atoms, new_config, ckpt.state), calc, rundir, started, note="restart",
@@ -248,13 +248,14 @@ def restart_md_gpu(
     progress: bool = False,
     cueq: bool | str = "auto",
     skin_ang: float = 0.0,
+    extend: bool = False,
 ) -> MDResult:
     """:func:`tfbsim.workflows.md.run.restart_md` for a run directory whose ``config.yaml`` says ``engine: gpu``.
 
     On a CPU with a float64 model the continuation is bit-identical to an uninterrupted run; on a GPU it
     agrees to rounding (CUDA's scatter sums are not ordered).
     """
-    plan = _plan_restart(run_dir, calc, force=force, config=config)
+    plan = _plan_restart(run_dir, calc, force=force, config=config, extend=extend)
     return _run_single(plan, progress=progress, cueq=cueq, skin_ang=skin_ang)
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ...errors import StructureError
 from .config import MDConfig
 from .engines.base import EngineSample
 
-__all__ = ["check_guards", "check_finite", "min_pair_distance"]
+__all__ = ["check_guards", "check_finite", "min_pair_distance", "check_start_structure", "non_finite_message"]
 
 
 def check_finite(sample: EngineSample) -> dict | None:
@@ -187,3 +188,48 @@ def check_guards(
     if diagnostic is not None:
         diagnostic.update(step=int(sample.step), time_ps=float(sample.time_ps))
     return diagnostic
+
+
+def non_finite_message(energy_ev: float, forces_ev_ang: np.ndarray) -> str | None:
+    """A message naming the non-finite energy or forces (and the first atoms affected), or ``None``."""
+    forces = np.asarray(forces_ev_ang, dtype=float)
+    bad_atoms = np.flatnonzero(~np.all(np.isfinite(forces), axis=1)) if forces.ndim == 2 else np.array([], int)
+    parts = []
+    if not np.isfinite(energy_ev):
+        parts.append(f"energy {energy_ev}")
+    if bad_atoms.size:
+        parts.append(f"forces on {bad_atoms.size} atom(s) (first: {', '.join(map(str, bad_atoms[:5]))})")
+    return "non-finite " + " and ".join(parts) if parts else None
+
+
+def check_start_structure(atoms: Atoms, *, min_distance_ang: float = 0.6, what: str = "the structure") -> None:
+    """Refuse a starting structure with non-finite coordinates or atoms closer than ``min_distance_ang``.
+
+    The same test as the MD guards' ``guard_min_distance_ang`` (default 0.6 Å), for work that does not run
+    through the MD runner (relaxations).
+
+    Parameters
+    ----------
+    atoms
+        The structure.
+    min_distance_ang
+        Smallest allowed distance between two atoms, periodic images included (Å); 0 disables the check.
+    what
+        How the message names the structure (e.g. its file).
+
+    Raises
+    ------
+    StructureError
+        Naming the two atoms and their distance, or the non-finite coordinates.
+    """
+    positions = atoms.get_positions()
+    if not np.all(np.isfinite(positions)) or not np.all(np.isfinite(atoms.cell.array)):
+        raise StructureError(f"{what} has non-finite coordinates or cell; fix the structure file")
+    close = min_pair_distance(positions, atoms.cell.array, atoms.pbc, min_distance_ang)
+    if close is not None:
+        d, i, j = close
+        symbols = atoms.get_chemical_symbols()
+        raise StructureError(
+            f"{what}: atoms {i} ({symbols[i]}) and {j} ({symbols[j]}) are {d:.3f} Å apart (< {min_distance_ang:g} "
+            "Å, overlapping); fix the structure (remove or move one of them) before relaxing"
+        )

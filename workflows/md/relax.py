@@ -15,8 +15,9 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator
 from ase.constraints import FixAtoms
 
-from ...errors import ConfigError
+from ...errors import ConfigError, SimulationUnstable, StructureError
 from ..potentials.factory import check_coverage
+from .guards import check_start_structure, non_finite_message
 
 __all__ = ["relax", "RelaxResult", "apply_fixed"]
 
@@ -80,6 +81,7 @@ def relax(
     cell_axes: Literal["xyz", "z"] = "xyz",
     pressure_gpa: float = 0.0,
     max_step_ang: float = 0.2,
+    min_distance_ang: float = 0.6,
     progress: bool = False,
 ) -> RelaxResult:
     """Relax positions (and optionally the cell) with FIRE.
@@ -105,9 +107,22 @@ def relax(
         External hydrostatic pressure for the cell relaxation (GPa).
     max_step_ang
         Largest FIRE displacement per step (Å).
+    min_distance_ang
+        Refuse a structure with two atoms closer than this (Å; the MD guard's default; 0 disables it):
+        potentials are not trained on overlapping atoms, and FIRE would push them apart with meaningless forces.
     progress
         Log progress lines (step, the optimiser's max force, energy, rate) on ``tfbsim.progress`` at most every
         30 s and at the end (:class:`~tfbsim.workflows.md.progress.ProgressReporter`).
+
+    Raises
+    ------
+    ConfigError
+        Bad settings.
+    StructureError
+        Overlapping atoms, non-finite coordinates, or a potential that returns non-finite energy/forces for the
+        starting structure.
+    SimulationUnstable
+        The energy or forces became non-finite during the relaxation (the diagnostic names the step).
     """
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -117,10 +132,15 @@ def relax(
     if cell_axes not in _MASKS:
         raise ConfigError(f"cell_axes must be one of {', '.join(_MASKS)}, got {cell_axes!r}")
     check_coverage(calc, atoms)
+    check_start_structure(atoms, min_distance_ang=min_distance_ang, what="the structure to relax")
     work = atoms.copy()
     apply_fixed(work)
     work.calc = calc
     e0 = float(work.get_potential_energy())
+    problem = non_finite_message(e0, work.get_forces())
+    if problem is not None:
+        raise StructureError(f"the potential returns {problem} for the structure to relax; check the structure "
+                             "and that the potential covers it")
     lengths0 = work.cell.lengths().copy()
     target = work
     if cell:
@@ -141,6 +161,15 @@ def relax(
                                 energy_ev=float(work.get_potential_energy()), force=True)
 
         opt.attach(report, interval=1)
+
+    def guard() -> None:  # FIRE would go on (and report "not converged") on NaN forces
+        problem = non_finite_message(float(work.get_potential_energy()), work.get_forces())
+        if problem is not None:
+            raise SimulationUnstable(f"relaxation unstable at step {opt.nsteps}: {problem}; the potential fails "
+                                     "on this geometry (try a smaller max_step_ang or another potential)",
+                                     {"guard": "non_finite", "step": int(opt.nsteps), "message": problem})
+
+    opt.attach(guard, interval=1)
     converged = bool(opt.run(fmax=fmax_ev_ang, steps=max_steps))
     forces = work.get_forces()
     fmax = float(np.linalg.norm(forces, axis=1).max()) if len(work) else 0.0

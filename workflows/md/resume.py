@@ -27,6 +27,9 @@ state              what the folder holds                               ``start_o
                                                                        the settings)
 =================  ==================================================  ==========================================
 
+``extend=True`` allows one change without ``force``: a larger ``steps`` (an interrupted run continues to the new
+total, a completed run continues from its final checkpoint); it is how protocols run "until converged".
+
 The caller's configuration is compared with the run's as :func:`~tfbsim.workflows.md.run.restart_md` does: the
 settings without the ``potential`` section (:func:`~tfbsim.workflows.md.runner.hashed_config`), and the model
 by its identity (sha256 and dtype, or class/kind/spec); the caller's config first records the calculator in
@@ -111,6 +114,7 @@ def start_or_resume(
     *,
     force: bool = False,
     progress: bool = False,
+    extend: bool = False,
 ) -> MDResult:
     """Start the MD run in ``run_dir``, continue it from its checkpoint, or return it when it is done.
 
@@ -130,6 +134,11 @@ def start_or_resume(
         (``restart_md(force=True)``; for a completed run: from its final checkpoint with the new settings).
     progress
         Show a progress bar.
+    extend
+        Allow a larger ``config.steps`` than the existing run's (the only change allowed without ``force``): an
+        interrupted run continues to the new total, a completed one continues from its final checkpoint (the
+        trajectory and log grow; ``summary.json`` records ``extensions``). A smaller total than a completed
+        run's is refused.
 
     Returns
     -------
@@ -159,15 +168,37 @@ def start_or_resume(
         if state is not RunState.CHECKPOINT:
             logger.warning("%s: %s run continued from its last checkpoint with the given settings (force)",
                            rundir.path, state.value)
-        return restart_md(rundir.path, calc, config=config, force=force, progress=progress)
+        return restart_md(rundir.path, calc, config=config, force=force, progress=progress, extend=extend)
     if state is RunState.UNSTABLE:
         raise unstable_error(rundir)
+    if extend:
+        done = int(rundir.read_summary().get("steps_done", 0))
+        if config.steps > done and rundir.checkpoint.is_file():
+            check_completed_run(rundir, config.model_copy(update={"steps": _planned_steps(rundir)}), calc)
+            logger.info("%s: completed run extended from %d to %d steps", rundir.path, done, config.steps)
+            return restart_md(rundir.path, calc, config=config, progress=progress, extend=True)
+        if config.steps > done:
+            raise ConfigError(f"{rundir.path}: the completed run has no checkpoint left to extend from; use a new "
+                              "run directory")
+        if config.steps < done:
+            raise ConfigError(f"{rundir.path}: the completed run has {done} steps, more than the {config.steps} "
+                              "asked for; a run can be extended, not shortened")
+        config = config.model_copy(update={"steps": _planned_steps(rundir)})
     check_completed_run(rundir, config, calc)
     logger.info("%s: completed run reused", rundir.path)
     return result_from_dir(rundir, calc)
 
 
 # ------------------------------------------------------------------------------------ state helpers
+def _planned_steps(rundir: RunDir) -> int:
+    """The planned total of the run in ``rundir`` (its checkpoint's config, else ``config.yaml``)."""
+    if rundir.checkpoint.is_file():
+        saved = read_checkpoint(rundir.checkpoint).meta.get("config", {})
+        if "steps" in saved:
+            return int(saved["steps"])
+    return int(load_config(rundir.config, MDConfig).steps)
+
+
 def remove_dead_run(rundir: RunDir) -> None:
     """Delete a run directory that holds nothing resumable (a run that died before its first checkpoint)."""
     logger.warning("%s holds a run that stopped before its first checkpoint (nothing to resume); removing the "

@@ -131,6 +131,7 @@ def restart_md(
     force: bool = False,
     config: MDConfig | dict | None = None,
     progress: bool = False,
+    extend: bool = False,
 ) -> MDResult:
     """Continue a run from its checkpoint to the planned total number of steps.
 
@@ -151,6 +152,10 @@ def restart_md(
         A new configuration (implies a change: needs ``force``); default: ``config.yaml``.
     progress
         Show a progress bar.
+    extend
+        Allow one change without ``force``: a larger ``steps`` in ``config`` (continue a finished or
+        interrupted run to a longer total; recorded in the summary's ``extensions``). Other changes still
+        need ``force``.
 
     Raises
     ------
@@ -171,14 +176,15 @@ def restart_md(
 
         if calc is None:
             calc = load_potential(new_config.potential)
-        return restart_md_gpu(rundir.path, calc, force=force, config=config, progress=progress)
+        return restart_md_gpu(rundir.path, calc, force=force, config=config, progress=progress, extend=extend)
     if calc is None:
         calc = load_potential(new_config.potential)
-    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force)
+    changed, previous = check_restart(rundir, ckpt, new_config, calc, force=force, extend=extend)
     atoms = ckpt.atoms
     if config is not None or changed:
         rundir.write_config(dump_yaml(new_config))
-    if changed:
+    extended = extend and changed == ["steps"]
+    if changed and not extended:
         logger.warning("restart of %s with changed settings (%s) (force)", rundir.path, ", ".join(changed))
     rng = np.random.default_rng(new_config.seed)
     engine = AseEngine(atoms, calc, new_config, rng=rng, state=ckpt.state)
@@ -198,7 +204,10 @@ def restart_md(
     summary["restarts"] = int(summary.get("restarts", 0)) + 1
     summary.pop("diagnostic", None)
     summary.pop("error", None)
-    if changed:
+    if extended:
+        summary.setdefault("extensions", []).append({"from_step": ckpt.step, "steps": new_config.steps})
+        logger.info("%s extended from %d to %d steps", rundir.path, ckpt.step, new_config.steps)
+    elif changed:
         summary.setdefault("forced_changes", []).append({"step": ckpt.step, "keys": changed})
     reference_t = float(ckpt.meta.get("reference_t_k", new_config.temperature_k))
     runner = MDRunner(engine, calc, new_config, static, rundir, progress=progress, summary=summary,

@@ -87,16 +87,20 @@ def initial_velocities(atoms: Atoms, config: MDConfig, rng: np.random.Generator)
 
 
 def check_restart(
-    rundir: RunDir, ckpt: Any, new_config: MDConfig, calc: Calculator, *, force: bool
+    rundir: RunDir, ckpt: Any, new_config: MDConfig, calc: Calculator, *, force: bool, extend: bool = False
 ) -> tuple[list[str], dict]:
     """Refuse a restart unless ``force``: changed settings or model, an unstable run, a checkpoint past the end.
+
+    ``extend`` allows exactly one change without ``force``: a larger planned total ``steps`` (the run is
+    extended); any other changed key is still refused.
 
     Returns the changed config keys and the previous summary.
     """
     saved = ckpt.meta.get("config", {})
     hashed = hashed_config(new_config)
     changed = sorted(k for k in set(saved) | set(hashed) if saved.get(k) != hashed.get(k))
-    if config_hash(hashed) != ckpt.meta.get("config_hash") and not force:
+    only_longer = (extend and changed == ["steps"] and int(new_config.steps) >= int(saved.get("steps", 0)))
+    if config_hash(hashed) != ckpt.meta.get("config_hash") and not force and not only_longer:
         raise ConfigError(
             f"{rundir.path}: the configuration changed since the checkpoint ({', '.join(changed) or 'hash'}); "
             "restore it, or pass force=True / --force to continue with the new settings"

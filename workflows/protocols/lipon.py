@@ -68,6 +68,7 @@ def make_amorphous_lipon(
     run_dir: str | Path | None = None,
     progress: bool = False,
     force: bool = False,
+    threads: int | None = None,
 ) -> LiponBuild:
     """Build an amorphous LixPOyNz box, optionally melt–quench it, and report its speciation.
 
@@ -88,6 +89,8 @@ def make_amorphous_lipon(
         Progress bars for the MD stages.
     force
         Continue a melt–quench folder whose settings differ.
+    threads
+        Torch intra-op threads of the melt–quench (restored afterwards); ``None`` leaves torch's setting.
 
     Returns
     -------
@@ -127,7 +130,7 @@ def make_amorphous_lipon(
     result = None
     final = initial
     if quench_cfg is not None:
-        result = melt_quench(initial, calc, quench_cfg, run_dir, progress=progress, force=force)
+        result = melt_quench(initial, calc, quench_cfg, run_dir, progress=progress, force=force, threads=threads)
         final = result.atoms
         spec_final = lipon_speciation(final)
     else:
@@ -164,6 +167,9 @@ def make_amorphous_lipon(
             "energy_final_ev": result.energy_final_ev,
             "wall_s": result.wall_s,
             "stages": result.stages,
+            "glass_transition": result.summary.get("glass_transition"),
+            "network": result.summary.get("network"),
+            "speciation_steady_before_quench": result.summary.get("speciation_steady_before_quench"),
             "config": result.config.model_dump(mode="json"),
         }
     report["provenance"] = provenance(

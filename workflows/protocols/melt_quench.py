@@ -5,8 +5,12 @@ glass at the potential's own density, in five stages:
 
 ===========  =======================================================================================
 prerelax     FIRE at fixed cell to ``prerelax_fmax_ev_ang`` (a random box fed straight to MD explodes)
-melt         NVT at ``melt_k`` for ``melt_ps``, velocities drawn at ``melt_k``
-quench       NVT, target temperature ramped linearly from ``melt_k`` to ``final_k`` at ``quench_rate_k_ps``
+melt         NVT at ``melt_k`` for ``melt_ps``, velocities drawn at ``melt_k``; with ``network_check`` the P–O/P–N
+             bond exchange and the speciation's time series are measured and the melt is extended (doubling,
+             up to ``max_melt_ps``) until the speciation is steady (``summary.json``: ``network``,
+             ``speciation_steady_before_quench``)
+quench       NVT (or NPT with ``quench_ensemble: npt``), target temperature ramped linearly from ``melt_k`` to
+             ``final_k`` at ``quench_rate_k_ps``; Tg from the cooling curve (``glass_transition``)
 anneal       NPT at ``final_k`` and ``pressure_gpa`` for ``anneal_ps``: the density relaxes to the potential's
              own (cell axes ``z`` for films on a substrate: a and b stay fixed)
 relax        FIRE with the cell (or only c for films) to ``final_relax_fmax_ev_ang``
@@ -17,6 +21,9 @@ Presets (:data:`MELT_QUENCH_PRESETS`)
 ``quick``       2 fs steps; 1 ps melt at 2000 K; quench at 1000 K/ps (1.7 ps); 1 ps anneal — about 3.7 ps,
                 for demos and tests. 10¹⁵ K/s is fast even for AIMD: the glass is a rough sketch.
 ``production``  1 fs steps; 10 ps melt; quench at 100 K/ps (17 ps); 20 ps anneal — about 47 ps.
+``glass``       1 fs steps; ≥ 20 ps melt at 2000 K, extended up to 100 ps until the network is equilibrated;
+                NPT quench at 10 K/ps (170 ps) with Tg from V(T) and H(T); 50 ps NPT anneal — 240–320 ps, the
+                glass for transport below Tg (hours on 2 CPU cores at 200 atoms).
                 100 K/ps = 10¹⁴ K/s is the order of the rates of AIMD melt–quench models of LiPON and Li
                 phosphate glasses (e.g. the ~100–300-atom AIMD cells of Lacivita et al., JACS 140, 11029
                 (2018), melted at 2000–3000 K; order of magnitude recalled, see anchors.md B2); classical and
@@ -53,6 +60,8 @@ from ..config import config_hash, dump_yaml, load_config
 from ..md.config import MDConfig
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
+from .threads import torch_threads
+from .glass_checks import glass_transition_from_log, network_verdict, read_log
 from .melt_quench_config import (
     MD_STAGES,
     MELT_QUENCH_PRESETS,
@@ -201,6 +210,55 @@ def _run_md_stage(atoms: Atoms, calc: Calculator, md_config: MDConfig, stage_dir
     return out, record
 
 
+def _run_melt_with_check(atoms: Atoms, calc: Calculator, cfg: MeltQuenchConfig, md_config: MDConfig,
+                         stage_dir: Path | None, progress: bool) -> tuple[Atoms, dict, dict]:
+    """The melt with ``network_check``: measured, and extended up to ``max_melt_ps`` until the network is
+    equilibrated (in memory: measured only). Returns atoms, the stage record and the network record."""
+    check = cfg.network_check
+    if stage_dir is None:
+        out, record = _run_md_stage(atoms, calc, md_config, None, progress)
+        frames = record.pop("frames")
+        record.pop("log")
+        times = np.arange(len(frames)) * md_config.traj_every * md_config.timestep_fs * 1e-3
+        verdict = (network_verdict(frames, check, times_ps=times) if len(frames) > 3
+                   else {"converged": False, "reason": f"{len(frames)} frames: too few to judge"})
+        return out, record, {**verdict, "stopped_by": "no_extension", "chunks": []}
+    from ..md.resume import RunState, inspect_run_dir
+    from .extension import run_until_converged
+
+    if inspect_run_dir(stage_dir) is RunState.CHECKPOINT:
+        logger.info("melt-quench: continuing %s from its checkpoint", stage_dir)
+    cap = cfg.steps(check.max_melt_ps) if check.max_melt_ps is not None else md_config.steps
+    result, ext = run_until_converged(
+        atoms, calc, md_config, stage_dir, lambda d: network_verdict(d / "traj.h5md", check), max_steps=cap,
+        what="network equilibration", progress=progress)
+    if check.max_melt_ps is None and not ext["converged"]:
+        ext["stopped_by"] = "no_extension"
+    record = {
+        "status": result.status, "steps": result.steps_done,
+        "time_ps": result.steps_done * md_config.timestep_fs * 1e-3, "wall_s": result.wall_s,
+        "steps_per_s": result.steps_per_s, "temperature_mean_k": result.temperature_mean_k,
+        "temperature_std_k": result.temperature_std_k, "ensemble": md_config.ensemble,
+    }
+    network = {**ext["verdict"], "stopped_by": ext["stopped_by"], "chunks": [
+        {"time_ps": c["time_ps"], "converged": c["verdict"].get("converged"),
+         "exchanges_per_p": c["verdict"].get("exchanges_per_p"), "reason": c["verdict"].get("reason")}
+        for c in ext["chunks"]]}
+    return _only_fixed_constraints(result.atoms), record, network
+
+
+def _glass_transition(cfg: MeltQuenchConfig, md_config: MDConfig, stage_dir: Path | None, log: dict | None,
+                      n_atoms: int) -> dict:
+    """Tg record of the quench (see :func:`~.glass_checks.glass_transition_from_log`)."""
+    try:
+        data = read_log(stage_dir) if stage_dir is not None else log
+        return glass_transition_from_log(data, n_atoms, pressure_gpa=cfg.pressure_gpa, bin_width_k=cfg.tg_bin_k,
+                                         with_volume=md_config.ensemble.startswith("npt"), seed=cfg.seed)
+    except Exception as exc:  # a diagnostic must not fail the glass
+        logger.warning("melt-quench: no Tg estimate (%s: %s)", type(exc).__name__, exc)
+        return {"tg_k": None, "tg_stderr_k": None, "tg_source": None, "reason": f"{type(exc).__name__}: {exc}"}
+
+
 def _only_fixed_constraints(atoms: Atoms) -> Atoms:
     """Drop every constraint but the fixed atoms (an MD result may carry the engine's FixCom, which the next
     stage would add a second time; a restart from a checkpoint has only one, so stages chained in memory
@@ -238,6 +296,54 @@ def _load_completed(stage: str, stage_dir: Path | None) -> tuple[Atoms, dict] | 
     return atoms, summary
 
 
+def _run_stages(cfg: MeltQuenchConfig, calc: Calculator, md_configs: dict[str, MDConfig], rd: Path | None,
+                axes: str, summary: dict, save: Any, current: Atoms, *, progress: bool, force: bool) -> Atoms:
+    """The five stages in order (completed ones reused, an interrupted one continued); returns the final atoms."""
+    for index, stage in enumerate(STAGES):
+        sdir = _stage_dir(rd, index, stage)
+        done = None if (stage == "melt" and cfg.network_check is not None) else _load_completed(stage, sdir)
+        try:
+            if done is not None:
+                current, record = done
+                record = {**record, "reused": True}
+                logger.info("melt-quench: stage %s already completed, reusing %s", stage, sdir)
+            elif stage == "prerelax":
+                current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.prerelax_fmax_ev_ang,
+                                                   steps=cfg.prerelax_steps, cell=False, axes=axes,
+                                                   progress=progress)
+            elif stage == "relax":
+                current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.final_relax_fmax_ev_ang,
+                                                   steps=cfg.final_relax_steps, cell=cfg.final_relax_cell, axes=axes,
+                                                   progress=progress)
+            elif md_configs[stage].steps == 0:
+                record = {"status": "skipped", "steps": 0, "wall_s": 0.0}
+            elif stage == "melt" and cfg.network_check is not None:
+                logger.info("melt-quench: melt (%d steps, network check)", md_configs[stage].steps)
+                current, record, network = _run_melt_with_check(current, calc, cfg, md_configs[stage], sdir,
+                                                                progress)
+                summary["network"] = network
+                summary["speciation_steady_before_quench"] = bool((network.get("steady") or {}).get("steady"))
+            else:
+                logger.info("melt-quench: %s (%d steps, %s)", stage, md_configs[stage].steps, md_configs[stage].ensemble)
+                current, record = _run_md_stage(current, calc, md_configs[stage], sdir, progress, force=force)
+        except SimulationUnstable as exc:
+            summary["stages"].append({"name": stage, "status": "unstable", "path": str(sdir) if sdir else None})
+            save("unstable", diagnostic=exc.diagnostic)
+            raise
+        except BaseException as exc:
+            summary["stages"].append({"name": stage, "status": "failed", "path": str(sdir) if sdir else None})
+            save("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        log = record.pop("log", None)
+        record.pop("frames", None)
+        if stage == "quench" and cfg.glass_transition and record.get("status") != "skipped":
+            summary["glass_transition"] = _glass_transition(cfg, md_configs[stage], sdir, log, len(current))
+        record.update(name=stage, density_g_cm3=density_g_cm3(current), path=str(sdir) if sdir else None)
+        summary["stages"].append(record)
+        save("running")
+    return current
+
+
 def melt_quench(
     atoms: Atoms,
     calc: Calculator,
@@ -246,6 +352,7 @@ def melt_quench(
     *,
     progress: bool = False,
     force: bool = False,
+    threads: int | None = None,
 ) -> MeltQuenchResult:
     """Pre-relax, melt, quench, anneal and relax an amorphous box (see the module docstring).
 
@@ -266,6 +373,9 @@ def melt_quench(
         tqdm progress bars for the MD stages.
     force
         Continue a folder whose ``protocol.yaml`` or ``initial.extxyz`` differ from the arguments.
+    threads
+        Torch intra-op threads during the protocol (restored afterwards); ``None`` leaves torch's setting.
+        The protocol is serial: give it every free core.
 
     Returns
     -------
@@ -319,38 +429,9 @@ def melt_quench(
     current = atoms.copy()
     current.calc = None
     save("running")
-    for index, stage in enumerate(STAGES):
-        sdir = _stage_dir(rd, index, stage)
-        done = _load_completed(stage, sdir)
-        try:
-            if done is not None:
-                current, record = done
-                record = {**record, "reused": True}
-                logger.info("melt-quench: stage %s already completed, reusing %s", stage, sdir)
-            elif stage == "prerelax":
-                current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.prerelax_fmax_ev_ang,
-                                                   steps=cfg.prerelax_steps, cell=False, axes=axes,
-                                                   progress=progress)
-            elif stage == "relax":
-                current, record = _run_relax_stage(current, calc, sdir, fmax=cfg.final_relax_fmax_ev_ang,
-                                                   steps=cfg.final_relax_steps, cell=cfg.final_relax_cell, axes=axes,
-                                                   progress=progress)
-            elif md_configs[stage].steps == 0:
-                record = {"status": "skipped", "steps": 0, "wall_s": 0.0}
-            else:
-                logger.info("melt-quench: %s (%d steps, %s)", stage, md_configs[stage].steps, md_configs[stage].ensemble)
-                current, record = _run_md_stage(current, calc, md_configs[stage], sdir, progress, force=force)
-        except SimulationUnstable as exc:
-            summary["stages"].append({"name": stage, "status": "unstable", "path": str(sdir) if sdir else None})
-            save("unstable", diagnostic=exc.diagnostic)
-            raise
-        except BaseException as exc:
-            summary["stages"].append({"name": stage, "status": "failed", "path": str(sdir) if sdir else None})
-            save("failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        record.update(name=stage, density_g_cm3=density_g_cm3(current), path=str(sdir) if sdir else None)
-        summary["stages"].append(record)
-        save("running")
+    with torch_threads(threads):
+        current = _run_stages(cfg, calc, md_configs, rd, axes, summary, save, current, progress=progress,
+                              force=force)
     final = current.copy()
     final.info = {k: v for k, v in atoms.info.items()
                   if k not in ("speciation_designed", "min_distance_ang", "min_distance_by_pair_ang")}
@@ -366,8 +447,10 @@ def melt_quench(
     final.info["provenance"] = summary["provenance"]
     final.info["melt_quench"] = {
         "preset": cfg.preset, "cell_axes": axes, "total_md_ps": cfg.total_md_ps,
+        "quench_rate_k_ps": cfg.quench_rate_k_ps, "quench_ensemble": cfg.quench_ensemble,
         "density_initial_g_cm3": summary["density_initial_g_cm3"],
         "density_final_g_cm3": summary["density_final_g_cm3"], "run_dir": str(rd) if rd else None,
+        **_info_checks(summary),
     }
     if rd is not None:
         write_structure(rd / "final.extxyz", final)
@@ -380,6 +463,23 @@ def melt_quench(
         density_final_g_cm3=summary["density_final_g_cm3"], energy_final_ev=energy,
         wall_s=summary["wall_s"], summary=summary,
     )
+
+
+def _info_checks(summary: dict) -> dict:
+    """The compact Tg and network records that travel with the glass in ``info["melt_quench"]``."""
+    out: dict[str, Any] = {}
+    tg = summary.get("glass_transition")
+    if tg is not None:
+        out["glass_transition"] = {
+            "tg_k": tg.get("tg_k"), "tg_stderr_k": tg.get("tg_stderr_k"), "tg_source": tg.get("tg_source"),
+            **{f"{key}_reason": (tg.get(key) or {}).get("reason") for key in ("volume", "enthalpy") if key in tg},
+        }
+    network = summary.get("network")
+    if network is not None:
+        out["network"] = {k: network.get(k) for k in ("converged", "exchanges_per_p", "exchanges_per_p_ps",
+                                                       "time_ps", "stopped_by", "reason")}
+        out["speciation_steady_before_quench"] = summary.get("speciation_steady_before_quench")
+    return out
 
 
 def _prepare_run_dir(rd: Path, cfg: MeltQuenchConfig, atoms: Atoms, *, force: bool) -> dict:

@@ -19,6 +19,7 @@ from ...errors import ConfigError
 from ..config import StrictModel, load_config, validate_config
 from ..potentials.config import PotentialConfig
 from ..md.config import MDConfig
+from .glass_checks import NetworkCheckConfig
 
 __all__ = ["MeltQuenchConfig", "MELT_QUENCH_PRESETS", "STAGES", "MD_STAGES", "resolve_melt_quench_config"]
 
@@ -48,6 +49,22 @@ MELT_QUENCH_PRESETS: dict[str, dict[str, Any]] = {
         "log_every": 50,
         "checkpoint_every": 1000,
     },
+    # a glass one can defend: network equilibrated in the melt (measured, extended up to 100 ps), quench
+    # at 10 K/ps under the barostat (V(T) and H(T) give Tg), 50 ps NPT anneal
+    "glass": {
+        "timestep_fs": 1.0,
+        "melt_ps": 20.0,
+        "quench_rate_k_ps": 10.0,
+        "quench_ensemble": "npt",
+        "anneal_ps": 50.0,
+        "prerelax_steps": 500,
+        "final_relax_steps": 1000,
+        "pdamp_fs": 1000.0,
+        "traj_every": 100,
+        "log_every": 50,
+        "checkpoint_every": 2000,
+        "network_check": {"min_exchanges_per_p": 1.0, "max_melt_ps": 100.0},
+    },
 }
 #: Stage names in order (stage folders are ``1_prerelax`` ... ``5_relax``).
 STAGES: tuple[str, ...] = ("prerelax", "melt", "quench", "anneal", "relax")
@@ -67,7 +84,7 @@ class MeltQuenchConfig(StrictModel):
     Attributes
     ----------
     preset
-        ``quick`` or ``production``: the defaults of the keys not given (:data:`MELT_QUENCH_PRESETS`).
+        ``quick``, ``production`` or ``glass``: the defaults of the keys not given (:data:`MELT_QUENCH_PRESETS`).
     timestep_fs
         MD time step (fs) of all MD stages.
     melt_k
@@ -84,9 +101,26 @@ class MeltQuenchConfig(StrictModel):
     pressure_gpa
         Anneal pressure (GPa).
     thermostat
-        Ensemble of melt and quench (``nvt-bussi``, ``nvt-langevin`` or ``nvt-nhc``).
+        Ensemble of the melt, and of the quench with ``quench_ensemble: nvt`` (``nvt-bussi``, ``nvt-langevin``
+        or ``nvt-nhc``).
     barostat
-        Ensemble of the anneal: ``npt-berendsen`` (fast density relaxation; default) or ``npt-mtk``.
+        Ensemble of the anneal, and of the quench with ``quench_ensemble: npt``: ``npt-berendsen`` (fast
+        density relaxation; default) or ``npt-mtk``.
+    quench_ensemble
+        ``nvt`` (the quench keeps the melt's volume; only H(T) for Tg) or ``npt`` (the volume follows the
+        potential's equation of state at ``pressure_gpa`` while cooling: V(T) and H(T) for Tg, and the glass
+        comes out at its own density).
+    glass_transition
+        Estimate Tg from the quench's cooling curve (volume and enthalpy per atom vs the target temperature,
+        two-line fit of :mod:`tfbsim.analysis.glass_transition`); recorded in ``summary.json`` and the glass's
+        ``info["melt_quench"]``.
+    tg_bin_k
+        Temperature bins (K) of the cooling curve.
+    network_check
+        Measure (and with ``max_melt_ps`` extend) the melt until its P–O/P–N network is equilibrated
+        (:class:`~tfbsim.workflows.protocols.glass_checks.NetworkCheckConfig`): bond-exchange events per P and
+        per ps and the speciation's time series; ``None``: not measured. Needs ``traj_every`` small enough
+        for ≥ 20 frames in the melt.
     cell_axes
         Cell degrees of freedom of anneal and final relax: ``auto`` (``z`` when the structure's
         ``info["lateral_fixed"]`` is set, else ``isotropic``), ``isotropic``, ``anisotropic`` or ``z`` (in-plane
@@ -109,7 +143,7 @@ class MeltQuenchConfig(StrictModel):
         calculator).
     """
 
-    preset: Literal["quick", "production"] = "production"
+    preset: Literal["quick", "production", "glass"] = "production"
     timestep_fs: float = Field(1.0, gt=0, le=5)
     melt_k: float = Field(2000.0, gt=0)
     melt_ps: float = Field(10.0, ge=0)
@@ -119,6 +153,10 @@ class MeltQuenchConfig(StrictModel):
     pressure_gpa: float = 0.0
     thermostat: Literal["nvt-bussi", "nvt-langevin", "nvt-nhc"] = "nvt-bussi"
     barostat: Literal["npt-berendsen", "npt-mtk"] = "npt-berendsen"
+    quench_ensemble: Literal["nvt", "npt"] = "nvt"
+    glass_transition: bool = True
+    tg_bin_k: float = Field(25.0, gt=0)
+    network_check: NetworkCheckConfig | None = None
     cell_axes: Literal["auto", "isotropic", "anisotropic", "z"] = "auto"
     tdamp_fs: float | None = Field(None, gt=0)
     pdamp_fs: float | None = Field(1000.0, gt=0)
@@ -163,6 +201,9 @@ class MeltQuenchConfig(StrictModel):
     def _check_temperatures(self) -> MeltQuenchConfig:
         if self.melt_ps > 0 and self.melt_k <= self.final_k:
             raise ValueError(f"melt_k ({self.melt_k} K) must exceed final_k ({self.final_k} K)")
+        check = self.network_check
+        if check is not None and check.max_melt_ps is not None and check.max_melt_ps < self.melt_ps:
+            raise ValueError(f"network_check.max_melt_ps ({check.max_melt_ps} ps) is below melt_ps ({self.melt_ps} ps)")
         return self
 
     # ------------------------------------------------------------------------------------------ derived
@@ -196,8 +237,11 @@ class MeltQuenchConfig(StrictModel):
         if stage == "quench":
             start_k = self.melt_k if self.melt_ps > 0 else self.final_k
             schedule = [(0.0, start_k), (self.quench_ps, self.final_k)]
-            return MDConfig(ensemble=self.thermostat, steps=self.steps(self.quench_ps), temperature_k=self.final_k,
-                            temperature_schedule=schedule, seed=self.seed + 1,
+            ensemble = {} if self.quench_ensemble == "nvt" else {
+                "ensemble": self.barostat, "pressure_gpa": self.pressure_gpa, "barostat_axes": axes,
+                "pdamp_fs": self.pdamp_fs}
+            return MDConfig(**{"ensemble": self.thermostat, **ensemble}, steps=self.steps(self.quench_ps),
+                            temperature_k=self.final_k, temperature_schedule=schedule, seed=self.seed + 1,
                             initial_temperature_k=None if self.melt_ps > 0 else start_k, **common)
         if stage == "anneal":
             return MDConfig(ensemble=self.barostat, steps=self.steps(self.anneal_ps), temperature_k=self.final_k,

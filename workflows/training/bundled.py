@@ -38,7 +38,8 @@ from .evaluate import evaluate_errors, parity_figure
 from .label import isolated_atom_energies, label_frames, read_labelled
 from .train import TRAIN_PRESETS, TrainConfig, train_model
 
-__all__ = ["BundledConfig", "make_bundled", "write_model_card"]
+__all__ = ["BundledConfig", "make_bundled", "write_model_card", "model_card_text", "bundled_config_from_manifest",
+           "MODEL_CARD_NOTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def make_bundled(
         e0s_path = work / "e0s.json"
         if not e0s_path.exists():
             elements = sorted(read_json(Path(str(data) + ".card.json"))["atoms_per_element"])
-            write_json(e0s_path, isolated_atom_energies(teacher, elements))
+            write_json(e0s_path, isolated_atom_energies(teacher, elements), provenance=False)  # read back as E0s
         train_cfg = train_cfg.model_copy(update={"e0s": read_json(e0s_path)})
     summary_path = work / "model" / "train_summary.json"
     summary = read_json(summary_path) if summary_path.exists() else train_model(trainval, work / "model", train_cfg, progress=progress)
@@ -181,8 +182,71 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: BundledConfig) -> None:
-    """Write MODEL_CARD.md from the manifest (metrics, data counts, hyper-parameters, intended use, limits)."""
+#: Hand-written sections of the card (text with ``{field}`` slots filled from the manifest by :func:`_note_fields`).
+MODEL_CARD_NOTES = Path(__file__).resolve().parents[1] / "potentials" / "models" / "MODEL_CARD.notes.md"
+#: bcc Li's lattice constant at room temperature (Å; experiment), for the card's Li-metal note.
+_LI_EXPERIMENT_A_ANG = 3.51
+
+
+def bundled_config_from_manifest(manifest: dict[str, Any]) -> BundledConfig:
+    """The :class:`BundledConfig` that made a manifest (``bundled.json``), with the E0s the training used.
+
+    The manifest's provenance holds the configuration; with ``e0s: teacher`` the isolated-atom energies were
+    passed to mace_run_train, so they are read back from the recorded command (``--E0s {Z: eV}``).
+    """
+    import ast
+
+    from ase.data import chemical_symbols
+
+    config = BundledConfig.model_validate(manifest["provenance"]["config"])
+    command = list(manifest["train"].get("command") or [])
+    if "--E0s" in command and command.index("--E0s") + 1 < len(command):
+        value = ast.literal_eval(command[command.index("--E0s") + 1])
+        if isinstance(value, dict):
+            e0s = {chemical_symbols[int(z)]: float(e) for z, e in sorted(value.items(), key=lambda kv: chemical_symbols[int(kv[0])])}
+            config = config.model_copy(update={"train": config.train.model_copy(update={"e0s": e0s})})
+    return config
+
+
+def _note_fields(manifest: dict[str, Any], lipon_f: float | None) -> dict[str, Any]:
+    """The numbers of the hand-written notes, from the manifest's metrics and checks."""
+    per = manifest["test"]["per_config_type"]
+    lattice = manifest["checks"]["lattice"]
+    speed = manifest["checks"]["speed_steps_per_s"]
+    small = next(iter(speed))
+    md_t = [per[k] for k in ("md_lipon_300K", "md_lipon_800K", "md_lipon_1300K") if k in per]
+    boxes = [per[k]["forces_rmse_mev_ang"] for k in ("lipon_motif", "lipon_random") if k in per]
+    li = lattice["li"]
+    return {
+        "li_model_a": li["model_abc_ang"][0], "li_teacher_a": li["teacher_abc_ang"][0], "li_diff_pct": li["diff_pct"][0],
+        "li_expt_a": _LI_EXPERIMENT_A_ANG, "li_vs_expt_pct": 100.0 * (li["model_abc_ang"][0] / _LI_EXPERIMENT_A_ANG - 1),
+        "li3p_short_pct": -lattice["li3p"]["diff_pct"][0],
+        "md_f_lo": min(v["forces_rmse_mev_ang"] for v in md_t), "md_f_hi": max(v["forces_rmse_mev_ang"] for v in md_t),
+        "md_e_lo": min(v["energy_rmse_mev_atom"] for v in md_t), "md_e_hi": max(v["energy_rmse_mev_atom"] for v in md_t),
+        "f_2000": per["md_lipon_2000K"]["forces_rmse_mev_ang"], "f_quench": per["md_quench"]["forces_rmse_mev_ang"],
+        "f_box_lo": min(boxes), "f_box_hi": max(boxes), "lipon_f": lipon_f,
+        "speed_small": speed[small], "speed_small_atoms": small.split("_")[0],
+        "epochs": manifest["provenance"]["config"]["train"]["epochs"], "train_h": manifest["train"]["wall_s"] / 3600,
+        "li_metal_frames": manifest["dataset"]["frames_per_config_type"].get("li_metal", 0),
+        "n_frames": manifest["dataset"]["n_frames"],
+    }
+
+
+def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: BundledConfig,
+                     notes: str | os.PathLike | None = MODEL_CARD_NOTES) -> None:
+    """Write MODEL_CARD.md: :func:`model_card_text` of the manifest, atomically."""
+    from ...structures.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(model_card_text(manifest, config, notes))
+
+
+def model_card_text(manifest: dict[str, Any], config: BundledConfig,
+                    notes: str | os.PathLike | None = MODEL_CARD_NOTES) -> str:
+    """The whole model card: generated sections (metrics, data counts, hyper-parameters, intended use, checks)
+    and the hand-written notes (``notes``: markdown with ``{field}`` slots filled from the manifest; a leading
+    HTML comment is dropped). ``make model`` and the test that the committed card is reproducible both use it.
+    """
     test = manifest["test"]
     checks = manifest["checks"]
     ds = manifest["dataset"]
@@ -264,4 +328,14 @@ def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: 
         "resumes from `model_work/`.",
         "",
     ]
-    Path(path).write_text("\n".join(lines))
+    text = "\n".join(lines)
+    if notes is not None and Path(notes).is_file():
+        template = Path(notes).read_text()
+        if template.startswith("<!--"):
+            template = template[template.index("-->") + 3:].lstrip("\n")
+        try:
+            text += "\n" + template.format_map(_note_fields(manifest, _rms(lipon_f)))
+        except (KeyError, ValueError, TypeError, StopIteration) as exc:  # another model's metrics lack a field
+            logger.warning("model card: the notes in %s describe the shipped model and need metrics this "
+                           "manifest lacks (%s: %s); they are left out", notes, type(exc).__name__, exc)
+    return text
