@@ -10,7 +10,7 @@ import typer
 __all__ = [
     "JsonOpt", "OutputOpt", "ModelOpt", "DeviceOpt", "DtypeOpt", "SeedOpt", "ConfigOpt", "AllowDownloadOpt",
     "PlotOpt", "_write_json", "_quiet", "_say", "_check_structure_suffix", "_check_output_path", "_floats",
-    "sub_app",
+    "sub_app", "FramesOpt", "DtFsOpt", "TemperatureOpt", "FitStartOpt", "FitEndOpt",
 ]
 
 
@@ -33,6 +33,18 @@ AllowDownloadOpt = Annotated[
 
 
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="Write the figure to this PNG file.")]
+# Trajectory-analysis options shared by `analyze diffusion`, `analyze transport`, `analyze structure`, …
+FramesOpt = Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP.")]
+DtFsOpt = Annotated[
+    Optional[float], typer.Option("--dt-fs", help="Time between stored frames (fs), if the file has no times.")
+]
+TemperatureOpt = Annotated[
+    Optional[float], typer.Option("--temperature-k", help="Temperature (K); default from H5MD metadata.")
+]
+FitStartOpt = Annotated[
+    Optional[float], typer.Option("--fit-start-ps", help="Fit window start (ps); default 10 % of the run.")
+]
+FitEndOpt = Annotated[Optional[float], typer.Option("--fit-end-ps", help="Fit window end (ps); default 50 % of the run.")]
 
 
 def _write_json(path: Path | None, data: dict) -> None:

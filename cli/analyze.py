@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import JsonOpt, PlotOpt, _say, _write_json, sub_app
+from ._common import DtFsOpt, FitEndOpt, FitStartOpt, FramesOpt, JsonOpt, PlotOpt, TemperatureOpt, _say, _write_json, sub_app
 
 analyze_app = sub_app("Analyse structures and trajectories (coordination, diffusion, interphase).")
 
@@ -126,19 +126,11 @@ def analyze_diffusion_cmd(
         Optional[tuple[float, float]],
         typer.Option("--z-window-ang", help="Only time origins with the atom's z in [LO, HI) Å."),
     ] = None,
-    dt_fs: Annotated[
-        Optional[float], typer.Option("--dt-fs", help="Time between stored frames (fs), if the file has no times.")
-    ] = None,
-    temperature_k: Annotated[
-        Optional[float], typer.Option("--temperature-k", help="Temperature (K); default from H5MD metadata.")
-    ] = None,
-    fit_start_ps: Annotated[
-        Optional[float], typer.Option("--fit-start-ps", help="Fit window start (ps); default 10 % of the run.")
-    ] = None,
-    fit_end_ps: Annotated[
-        Optional[float], typer.Option("--fit-end-ps", help="Fit window end (ps); default 50 % of the run.")
-    ] = None,
-    frames: Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP.")] = None,
+    dt_fs: DtFsOpt = None,
+    temperature_k: TemperatureOpt = None,
+    fit_start_ps: FitStartOpt = None,
+    fit_end_ps: FitEndOpt = None,
+    frames: FramesOpt = None,
     haven_ratio: Annotated[float, typer.Option("--haven-ratio", help="Haven ratio H for σ (1: tracer).")] = 1.0,
     volume_ang3: Annotated[
         Optional[float], typer.Option("--volume-ang3", help="Volume holding the carriers (Å³); default: cell.")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import _say, _write_json
+from ._common import DtFsOpt, FitEndOpt, FitStartOpt, FramesOpt, TemperatureOpt, _say, _write_json
 
 __all__ = ["transport_cmd"]
 
@@ -21,15 +21,11 @@ def transport_cmd(
     traj: Annotated[Path, typer.Argument(help="Trajectory: tfbsim H5MD or any ASE-readable file.")],
     species: Annotated[str, typer.Option("--species", help="Mobile species.")] = "Li",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: transport/ beside TRAJ).")] = None,
-    frames: Annotated[Optional[str], typer.Option("--frames", help="Frame selection START:STOP:STEP.")] = None,
-    dt_fs: Annotated[
-        Optional[float], typer.Option("--dt-fs", help="Time between stored frames (fs), if the file has no times.")
-    ] = None,
-    temperature_k: Annotated[
-        Optional[float], typer.Option("--temperature-k", help="Temperature (K); default from H5MD metadata.")
-    ] = None,
-    fit_start_ps: Annotated[Optional[float], typer.Option("--fit-start-ps", help="D* fit start (ps); default 10 %.")] = None,
-    fit_end_ps: Annotated[Optional[float], typer.Option("--fit-end-ps", help="D* fit end (ps); default 50 %.")] = None,
+    frames: FramesOpt = None,
+    dt_fs: DtFsOpt = None,
+    temperature_k: TemperatureOpt = None,
+    fit_start_ps: FitStartOpt = None,
+    fit_end_ps: FitEndOpt = None,
     n_blocks: Annotated[int, typer.Option("--n-blocks", help="Blocks for the collective-transport errors.")] = 5,
     min_msd_ang2: Annotated[float, typer.Option("--min-msd-ang2", help="Diffusive check: Li MSD needed (Å²).")] = 30.0,
     hop_distance_ang: Annotated[float, typer.Option("--hop-distance-ang", help="Distance that makes a hop (Å).")] = 1.5,

@@ -140,6 +140,7 @@ def train_dft_frames_cmd(
     sampler: Annotated[str, typer.Option("--sampler", help="Potential of the sampling MD (labels come from DFT).")] = "bundled",
     config: ConfigOpt = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of every random choice.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="torch threads of the sampling MD (≤ free cores).")] = 1,
 ) -> None:
     """Small (≤ ~60 atoms) configurations for DFT labelling: LiPON MD frames, strained boxes, crystals, contacts."""
     from collections import Counter
@@ -148,11 +149,16 @@ def train_dft_frames_cmd(
     from ..workflows.potentials.factory import load_potential
     from ..workflows.training.dft_frames import DftFramesConfig, dft_frames
 
+    from ..errors import ConfigError
+
     cfg = load_config(config, DftFramesConfig, {"seed": seed})
     if output.suffix != ".extxyz":
-        from ..errors import ConfigError
-
         raise ConfigError(f"{output}: the frames file must end in .extxyz (it keeps info split/config_type)")
+    if threads < 1:
+        raise ConfigError(f"--threads must be ≥ 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)  # explicit: torch's default (all cores) collapses when another job holds one
     calc = load_potential(potential_from_flags(sampler, "cpu", "float64" if sampler in ("emt", "lj") else "float32"))
     frames = dft_frames(cfg, calc, output)
     counts = Counter(str(a.info.get("split")) for a in frames)
