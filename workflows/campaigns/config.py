@@ -41,6 +41,20 @@ Each entry of ``prepare`` and ``protocol`` has an optional ``name`` and exactly 
                  ``seed + md.seed + 1000 r + k`` (replicas differ in their velocities and noise).
 ``melt_quench``  :class:`~tfbsim.workflows.protocols.melt_quench.MeltQuenchConfig` settings (``preset`` plus any key);
                  ``prepare`` only.
+``deposit``      :class:`~tfbsim.workflows.protocols.deposition_config.DepositionConfig` settings (vapour deposition
+                 onto the slab; the structure leaves with more atoms). In ``protocol`` the substrate is held at
+                 the task's temperature unless ``temperature_k`` is given; in ``prepare`` it must be given.
+``anneal``       :class:`~tfbsim.workflows.protocols.reactive_anneal.ReactiveAnnealConfig` settings (``segments``
+                 ``[[ps, K], ...]`` plus any key).
+
+Seeds of ``deposit``/``anneal`` stages follow the MD rule. Both stages resume and refuse changed settings like
+their protocols, and record in the task's ``summary.json`` their files (``deposition.json``/``anneal.json``) and
+the interphase profile's result (classes by layer, ``<stage>/profile.json``)::
+
+      - name: deposit
+        deposit: {species: Li, count: 40, energy_ev: 0.2, flux_per_ps: 5, group_size: 4}
+      - name: anneal
+        anneal: {segments: [[10, 400], [10, 600]]}
 
 An ``md`` stage of ``protocol`` may also carry ``until_diffusive`` (:class:`UntilDiffusiveSpec`): the stage
 then extends itself (doubling its steps, resumably, up to ``max_production_ps``) until the species' MSD is
@@ -61,7 +75,6 @@ The potential is given once, at the top; stages may not set their own.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,9 +83,11 @@ from pydantic import Field, field_validator, model_validator
 from ...errors import ConfigError
 from ..config import StrictModel, load_config
 from ..potentials.config import PotentialConfig
-from ..md.config import MDConfig
-from ..protocols.melt_quench import MeltQuenchConfig
 from .executors import LocalExecutorConfig
+from .stages import STAGE_KINDS, RelaxStage, StageSpec, UntilDiffusiveSpec
+from .stages import check_name as _check_name
+from .stages import check_prepare as _check_prepare
+from .stages import check_stages as _check_stages
 
 __all__ = [
     "CampaignConfig",
@@ -80,6 +95,7 @@ __all__ = [
     "CrystalRecipe",
     "LiponRecipe",
     "StageSpec",
+    "STAGE_KINDS",
     "RelaxStage",
     "AnalysesConfig",
     "AnalysisSpec",
@@ -97,15 +113,7 @@ __all__ = [
 
 #: Analyses that run in each task (on one MD stage's trajectory).
 PER_TASK_ANALYSES: tuple[str, ...] = ("diffusion", "coordination", "interphase")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*$")
 _NAMED_MODELS = ("bundled", "emt", "lj", "chgnet")
-
-
-def _check_name(value: str, what: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError(f"{what} {value!r} must start with a letter and hold only letters, digits and _ . + - "
-                         "(it names folders and database values)")
-    return value
 
 
 # ------------------------------------------------------------------------------------------ structures
@@ -138,45 +146,6 @@ class LiponRecipe(StrictModel):
 Recipe = Annotated[CrystalRecipe | LiponRecipe, Field(discriminator="kind")]
 
 
-# ---------------------------------------------------------------------------------------------- stages
-class RelaxStage(StrictModel):
-    """Settings of a relaxation stage (:func:`tfbsim.workflows.md.relax.relax`)."""
-
-    fmax_ev_ang: float = Field(0.05, gt=0)
-    max_steps: int = Field(500, ge=0)
-    cell: bool = False
-    cell_axes: Literal["xyz", "z"] = "xyz"
-    pressure_gpa: float = 0.0
-
-
-class UntilDiffusiveSpec(StrictModel):
-    """Extend an MD stage until a species diffuses (``until_diffusive`` of a protocol ``md`` stage).
-
-    Attributes
-    ----------
-    max_production_ps
-        Cap of the stage's length (ps); the verdict says when the cap stopped it first.
-    species
-        The diffusing species.
-    min_loglog_slope
-        Smallest slope of log MSD vs log t over the fit window (1: diffusive, < 1: sub-diffusive).
-    min_msd_ang2
-        Smallest MSD (Å²) at the end of the fit window (several hops: ≥ 30 Å² for Li).
-    fit_start_ps, fit_end_ps
-        The fit window (ps); default: the diffusion analysis' own.
-    growth
-        Factor of the planned steps from one chunk to the next.
-    """
-
-    max_production_ps: float = Field(gt=0)
-    species: str = "Li"
-    min_loglog_slope: float = Field(0.9, gt=0)
-    min_msd_ang2: float = Field(30.0, ge=0)
-    fit_start_ps: float | None = Field(None, ge=0)
-    fit_end_ps: float | None = Field(None, gt=0)
-    growth: float = Field(2.0, gt=1, le=10)
-
-
 class TgCheckSpec(StrictModel):
     """The task temperatures against the glass transition (``tg_check``; see the module docstring).
 
@@ -190,65 +159,6 @@ class TgCheckSpec(StrictModel):
 
     margin_k: float = Field(100.0, ge=0)
     tg_k: float | None = Field(None, gt=0)
-
-
-class StageSpec(StrictModel):
-    """One stage: ``relax``, ``md`` or ``melt_quench`` (exactly one), with an optional ``name``; an ``md``
-    stage of the protocol may add ``until_diffusive``."""
-
-    name: str | None = None
-    relax: RelaxStage | None = None
-    md: MDConfig | None = None
-    melt_quench: MeltQuenchConfig | None = None
-    until_diffusive: UntilDiffusiveSpec | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        return None if value is None else _check_name(value, "stage name")
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> StageSpec:
-        given = [k for k in ("relax", "md", "melt_quench") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"a stage has exactly one of relax, md, melt_quench (got {', '.join(given) or 'none'})")
-        block = getattr(self, given[0])
-        if "potential" in block.model_fields_set:
-            raise ValueError("stages may not set a potential: give it once, in the top-level 'potential'")
-        if self.until_diffusive is not None and given[0] != "md":
-            raise ValueError("until_diffusive belongs to an md stage")
-        if self.until_diffusive is not None and self.md.steps * self.md.timestep_fs * 1e-3 > \
-                self.until_diffusive.max_production_ps:
-            raise ValueError(f"until_diffusive.max_production_ps ({self.until_diffusive.max_production_ps} ps) is "
-                             "below the stage's own length (steps × timestep_fs)")
-        return self
-
-    @property
-    def kind(self) -> str:
-        """``relax``, ``md`` or ``melt_quench``."""
-        return next(k for k in ("relax", "md", "melt_quench") if getattr(self, k) is not None)
-
-    @property
-    def label(self) -> str:
-        """The stage's name (default: its kind)."""
-        return self.name or self.kind
-
-
-def _check_prepare(stages: list[StageSpec]) -> list[StageSpec]:
-    for stage in stages:
-        if stage.until_diffusive is not None:
-            raise ValueError(f"prepare stage {stage.label!r}: until_diffusive belongs to protocol stages")
-        if stage.kind == "md" and not ({"temperature_k", "temperature_schedule"} & stage.md.model_fields_set):
-            raise ValueError(f"prepare stage {stage.label!r}: MD in 'prepare' needs its own temperature_k")
-    return _check_stages(stages, "prepare")
-
-
-def _check_stages(stages: list[StageSpec], where: str) -> list[StageSpec]:
-    labels = [s.label for s in stages]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise ValueError(f"{where} stages need distinct names (repeated: {', '.join(dupes)}); add 'name:' to them")
-    return stages
 
 
 class StructureSpec(StrictModel):
@@ -521,8 +431,8 @@ class CampaignConfig(StrictModel):
                         f"protocol stage {stage.label!r} sets {', '.join(fixed)}: protocol MD runs at the task "
                         "temperatures (temperatures_k)"
                     )
-        if not any(s.kind == "md" for s in value):
-            raise ValueError("the protocol needs at least one md stage")
+        if not any(s.kind in ("md", "deposit", "anneal") for s in value):
+            raise ValueError("the protocol needs at least one md stage (or a deposit or anneal stage)")
         return _check_stages(value, "protocol")
 
     @model_validator(mode="after")
@@ -530,6 +440,9 @@ class CampaignConfig(StrictModel):
         md_labels = [s.label for s in self.protocol if s.kind == "md"]
         for key in PER_TASK_ANALYSES:
             spec = getattr(self.analyses, key)
+            if spec is not None and not md_labels:
+                raise ValueError(f"analyses.{key} reads an md stage and the protocol has none: add an md stage or "
+                                 f"set {key}: null" + (" and arrhenius: null" if key == "diffusion" else ""))
             if spec is not None and spec.stage is not None and spec.stage not in md_labels:
                 raise ValueError(f"analyses.{key}.stage {spec.stage!r} is not an md stage of the protocol "
                                  f"({', '.join(md_labels)})")

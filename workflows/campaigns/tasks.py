@@ -178,6 +178,15 @@ def _stage_dicts(stages: list[StageSpec], cfg: CampaignConfig, *, temperature_k:
             config = stage.melt_quench.model_dump(mode="json")
             config["seed"] = int(config["seed"]) + cfg.seed + offset
             config["potential"] = potential
+        elif stage.kind == "deposit":
+            config = stage.deposit.model_dump(mode="json")
+            if temperature_k is not None and "temperature_k" not in stage.deposit.model_fields_set:
+                config["temperature_k"] = temperature_k
+            config["seed"] = cfg.seed + int(config["seed"]) + 1000 * offset + k
+            config["potential"] = potential
+        elif stage.kind == "anneal":
+            config = stage.anneal.model_dump(mode="json")
+            config["seed"] = cfg.seed + int(config["seed"]) + 1000 * offset + k
         else:
             config = stage.relax.model_dump(mode="json")
         entry = {"name": stage.label, "kind": stage.kind, "config": config}

@@ -152,7 +152,9 @@ def _relax_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Ato
     sdir.mkdir(parents=True, exist_ok=True)
     write_structure(sdir / "final.extxyz", out)
     write_json(done, record)  # last: marks the stage as done
-    return out, record
+    # hand on what a re-run reuses (the file's rounding), so a later stage that checks its input (a deposition's
+    # substrate hash) sees the same structure in both sessions
+    return read_structure(sdir / "final.extxyz"), record
 
 
 def _melt_quench_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
@@ -163,8 +165,8 @@ def _melt_quench_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tup
         summary = read_json(done)
         final = read_structure(sdir / "final.extxyz")
     else:
-        result = melt_quench(atoms, calc, MeltQuenchConfig.model_validate(config), sdir)
-        final, summary = result.atoms.copy(), result.summary
+        summary = melt_quench(atoms, calc, MeltQuenchConfig.model_validate(config), sdir).summary
+        final = read_structure(sdir / "final.extxyz")  # as a re-run reuses it (see _relax_stage)
     keys = ("density_initial_g_cm3", "density_final_g_cm3", "energy_final_ev", "wall_s", "total_md_ps",
             "speciation_steady_before_quench")
     record = {"status": "completed", **{k: summary.get(k) for k in keys}}
@@ -174,7 +176,20 @@ def _melt_quench_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tup
     return final, record
 
 
-_STAGES = {"md": _md_stage, "relax": _relax_stage, "melt_quench": _melt_quench_stage}
+def _deposit_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
+    from .deposition_stages import deposit_stage
+
+    return deposit_stage(atoms, calc, config, sdir)
+
+
+def _anneal_stage(atoms: Atoms, calc: Any, config: dict, sdir: Path) -> tuple[Atoms, dict]:
+    from .deposition_stages import anneal_stage
+
+    return anneal_stage(atoms, calc, config, sdir)
+
+
+_STAGES = {"md": _md_stage, "relax": _relax_stage, "melt_quench": _melt_quench_stage, "deposit": _deposit_stage,
+           "anneal": _anneal_stage}
 
 
 def run_stages(atoms: Atoms, calc: Any, stages: list[dict], folder: str | os.PathLike) -> tuple[Atoms, list[dict]]:
