@@ -6,22 +6,32 @@ Stages (each resumable: re-running the same command continues where a killed run
    ``tfbsim run``): build ``Li2.94PO3.50N0.31`` with the motif builder, melt–quench it on the chosen model,
    then NVT (Bussi) MD at several temperatures on local cores, tracer diffusion per run and an Arrhenius
    fit → Ea and σ(300 K) with intervals. Results database: ``bulk/results.db``.
-2. **structure** — Nd/Na/Nt, bridging O, P Qn and phosphate clusters of the quenched glass.
-3. **interface** — Li(100)/LiPON from the interface builder, relaxed along the normal, annealed in NVT below
-   Li's melting point (453.7 K), then the interphase analysis (classes by layer, order from the Li side,
-   thickness). The anneal is added to the results database.
+   The melt–quench runs first, in this process, on every free core (``serial_threads``; it is serial, so the
+   campaign's one-thread workers would leave the other cores idle); the campaign starts from its glass
+   (``glass/final.extxyz``). Every temperature is checked (diffusive? network flowing?) and only trusted
+   points are fitted (:mod:`tfbsim.analysis.diffusion_checks`).
+2. **structure** — neutron and X-ray G(r) and S(Q) of the equilibrated glass (the quench's anneal trajectory)
+   with the literature comparison table, and Nd/Na/Nt, bridging O, P Qn and phosphate clusters
+   (:mod:`tfbsim.workflows.demo.structure`).
+3. **interface** — ``interface_mode: deposit`` (default): Li atoms arrive one group at a time on the demo
+   glass opened into a slab, then the products layer by layer; ``pressed``: Li(100)/LiPON from the interface
+   builder, relaxed along the normal and annealed in NVT below Li's melting point (453.7 K), then the
+   interphase analysis. Either is added to the results database (:mod:`tfbsim.workflows.demo.interface`).
 4. **report** — ``report.md`` and ``report.html`` with the figures (PNG), every JSON result, structures,
    trajectories, the database and provenance (:mod:`tfbsim.workflows.demo.report`).
 
 Presets (:data:`DEMO_PRESETS`)
 ------------------------------
-``quick`` (default; ≤ 15 min on a 2-core laptop with the bundled model): 200-atom glass, quick quench
-(3.7 ps at 1000 K/ps), 4 temperatures × 3 ps (2 fs steps), a ~200-atom interface annealed 3 ps at 400 K
+``quick`` (default; ≤ 15 min on 2 idle cores with the bundled model): 200-atom glass, quick quench
+(1000 K/ps, 0.5 ps anneal), 4 temperatures × 1.6 ps after 0.2 ps (2 fs steps; all four are expected to be
+upper bounds — too few Li hops for a diffusive MSD — so the quick demo shows the checks and a trend, not an
+Ea), a ~200-atom interface annealed 3 ps at 400 K
 (2 fs steps). Enough to exercise everything and show trends — not converged numbers (the report says so).
 
 ``full`` (a GPU or a 32–64-core HPC node; about a day of MD with a MACE-MP-sized model on one A100/H100, or
 with the bundled model ~4–8 h on a 64-core node): 600-atom glass, production quench (100 K/ps), 6
-temperatures × 200 ps after 20 ps equilibration, a ~1,500-atom interface annealed 100 ps. Use it with
+temperatures × 200 ps after 20 ps equilibration, 200 Li deposited at 5 Li/ps (1 fs steps); ``pressed``: a
+~1,500-atom interface annealed 100 ps. Use it with
 ``--model`` pointing at a fine-tuned or foundation MACE file for publishable numbers.
 """
 
@@ -36,10 +46,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from ...errors import ConfigError, SimulationUnstable
-from ...structures.io import read_json, read_structure, write_json, write_structure
+from ...errors import ConfigError
+from ...structures.io import read_json, write_json
 from ..config import StrictModel, validate_config
 from ..potentials.config import PotentialConfig
 
@@ -47,6 +57,14 @@ __all__ = ["DemoConfig", "DEMO_PRESETS", "DemoResult", "run_demo", "demo_config"
 
 logger = logging.getLogger(__name__)
 
+
+#: Deposition settings of the quick demo (any :class:`~tfbsim.workflows.protocols.deposition_config.DepositionConfig`
+#: key can be overridden under ``deposit:``). 24 Li on the ~200-atom glass is ~0.9 Li per P in ~1 ps of MD.
+DEMO_DEPOSIT: dict[str, Any] = {
+    "species": "Li", "count": 24, "group_size": 4, "flux_per_ps": 20.0, "energy_ev": 0.2,
+    "energy_distribution": "fixed", "temperature_k": 300.0, "timestep_fs": 2.0, "clearance_ang": 3.0,
+    "final_ps": 0.4, "snapshot_every": 1, "checkpoint_every": 2,
+}
 
 #: Top-level keys of a demo file that stand for ``potential.<key>`` (the demo's file keys before ``potential:``).
 _POTENTIAL_SHORTHANDS = ("model", "device", "dtype")
@@ -56,7 +74,12 @@ class DemoConfig(StrictModel):
     """Settings of :func:`run_demo` (from a preset; any field can be overridden).
 
     The potential is a :class:`~tfbsim.workflows.potentials.config.PotentialConfig` under ``potential:``, carried
-    unchanged into the bulk campaign's YAML and into the factory. ``model``, ``device`` and ``dtype`` at the top
+    unchanged into the bulk campaign's YAML and into the factory. ``serial_threads`` are the torch threads of
+    the serial stages (melt–quench, analyses, deposition; default: every core this process may use);
+    ``interface_mode`` picks the interface stage (``deposit`` or ``pressed``); ``deposit`` holds
+    :class:`~tfbsim.workflows.protocols.deposition_config.DepositionConfig` keys over :data:`DEMO_DEPOSIT`
+    (``seed`` and ``potential`` come from the demo), ``deposit_vacuum_ang`` the vacuum above the glass slab and
+    ``deposit_layer_ang`` the layer thickness of the products table. ``model``, ``device`` and ``dtype`` at the top
     level of a demo file (or as :func:`demo_config` keywords, as the ``tfbsim demo --model/--device`` flags pass
     them) remain accepted as shorthands for ``potential.model`` etc.; the resolved configuration holds only
     ``potential``. Giving the same setting both ways in one file is a :class:`~tfbsim.errors.ConfigError`.
@@ -64,23 +87,99 @@ class DemoConfig(StrictModel):
 
     preset: Literal["quick", "full", "custom"] = "quick"
     potential: PotentialConfig = Field(default_factory=PotentialConfig)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     composition: str = "Li2.94PO3.50N0.31"
-    n_atoms: int = 200
-    quench: str | dict[str, Any] = "quick"
-    temperatures_k: list[float] = [900.0, 1100.0, 1300.0, 1500.0]
-    timestep_fs: float = 2.0
-    equilibrate_ps: float = 0.4
-    production_ps: float = 3.0
-    traj_every: int = 10
-    workers: int = 2
-    threads_per_task: int = 1
-    interface_lateral_min_ang: float = 10.0
+    n_atoms: int = Field(200, ge=1)
+    quench: str | dict[str, Any] = Field(default_factory=lambda: {"preset": "quick", "anneal_ps": 0.5})
+    temperatures_k: list[float] = Field([900.0, 1100.0, 1300.0, 1500.0], min_length=1)
+    timestep_fs: float = Field(2.0, gt=0)
+    equilibrate_ps: float = Field(0.2, ge=0)
+    production_ps: float = Field(1.6, gt=0)
+    traj_every: int = Field(10, ge=1)
+    workers: int = Field(2, ge=1)
+    threads_per_task: int = Field(1, ge=1)
+    serial_threads: int | None = Field(None, ge=1)
+    interface_mode: Literal["deposit", "pressed"] = "deposit"
+    deposit: dict[str, Any] = Field(default_factory=dict)
+    deposit_vacuum_ang: float = Field(30.0, gt=0)
+    deposit_layer_ang: float = Field(2.0, gt=0)
+    interface_lateral_min_ang: float = Field(10.0, gt=0)
     interface_thickness_ang: tuple[float, float] = (9.0, 12.0)
-    interface_anneal_k: float = 400.0
-    interface_anneal_ps: float = 3.0
-    interface_timestep_fs: float = 2.0
-    interface_bin_ang: float = 1.0
+    interface_anneal_k: float = Field(400.0, gt=0)
+    interface_anneal_ps: float = Field(3.0, gt=0)
+    interface_timestep_fs: float = Field(2.0, gt=0)
+    interface_bin_ang: float = Field(1.0, gt=0)
+
+    @field_validator("temperatures_k")
+    @classmethod
+    def _positive_temperatures(cls, value: list[float]) -> list[float]:
+        bad = [t for t in value if not t > 0]
+        if bad:
+            raise ValueError(f"temperatures must be positive kelvin, got {bad}")
+        return value
+
+    @field_validator("interface_thickness_ang")
+    @classmethod
+    def _positive_thickness(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(v > 0 for v in value):
+            raise ValueError(f"thicknesses (Li, LiPON) must be positive Å, got {list(value)}")
+        return value
+
+    @field_validator("composition")
+    @classmethod
+    def _charge_balanced(cls, value: str) -> str:
+        from ...structures.composition import check_charge
+
+        try:
+            check_charge(value)
+        except Exception as exc:  # StructureError: say it in this key's terms
+            raise ValueError(str(exc).replace(" or pass allow_charged=True / --allow-charged to build it anyway",
+                                              "")) from None
+        return value
+
+    @field_validator("quench")
+    @classmethod
+    def _valid_quench(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        """A preset name or melt-quench settings; checked here so that errors name the demo's file."""
+        from ..protocols.melt_quench import MeltQuenchConfig
+
+        settings = {"preset": value} if isinstance(value, str) else dict(value)
+        try:
+            MeltQuenchConfig.model_validate(settings)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "preset"
+                if err["type"] == "extra_forbidden":
+                    allowed = ", ".join(sorted(MeltQuenchConfig.model_fields))
+                    problems.append(f"unknown key {where!r} (allowed: {allowed})")
+                else:
+                    problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+            raise ValueError("; ".join(problems)) from None
+        return value
+
+    @field_validator("deposit")
+    @classmethod
+    def _valid_deposit(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """DepositionConfig keys over the demo's defaults; checked here so that errors name the demo's file."""
+        from ..protocols.deposition_config import DepositionConfig
+
+        bad = sorted(set(value) & {"seed", "potential"})
+        if bad:
+            raise ValueError(f"{', '.join(bad)} come(s) from the demo's own 'seed'/'potential'; remove them here")
+        try:
+            DepositionConfig.model_validate({**DEMO_DEPOSIT, **value})
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"])
+                if err["type"] == "extra_forbidden":
+                    allowed = ", ".join(sorted(set(DepositionConfig.model_fields) - {"seed", "potential"}))
+                    problems.append(f"unknown key {where!r} (allowed: {allowed})")
+                else:
+                    problems.append(f"{where or 'deposit'}: {err['msg']} (got {err.get('input')!r})")
+            raise ValueError("; ".join(problems)) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -116,6 +215,7 @@ DEMO_PRESETS: dict[str, dict[str, Any]] = {
         "timestep_fs": 1.0, "equilibrate_ps": 20.0, "production_ps": 200.0, "traj_every": 100,
         "workers": 6, "threads_per_task": 8, "interface_lateral_min_ang": 20.0,
         "interface_thickness_ang": (20.0, 30.0), "interface_anneal_ps": 100.0, "interface_timestep_fs": 1.0,
+        "deposit": {"count": 200, "flux_per_ps": 5.0, "timestep_fs": 1.0, "final_ps": 5.0, "checkpoint_every": 5},
     },
 }
 
@@ -131,7 +231,10 @@ def demo_config(preset: str = "quick", *, file: str | os.PathLike | None = None,
         raise ConfigError(f"unknown demo preset {preset!r}; choose one of {', '.join(DEMO_PRESETS)}")
     data: dict[str, Any] = {"preset": preset, **DEMO_PRESETS[preset]}
     if file is not None:
-        data.update(load_config(file, DemoConfig).model_dump(exclude_unset=True))
+        from_file = load_config(file, DemoConfig).model_dump(exclude_unset=True)
+        if "deposit" in from_file:  # deposition keys add to the preset's instead of replacing them all
+            from_file["deposit"] = {**data.get("deposit", {}), **from_file["deposit"]}
+        data.update(from_file)
     given = {k: v for k, v in overrides.items() if v is not None}
     potential = {k: given.pop(k) for k in _POTENTIAL_SHORTHANDS if k in given}
     if potential:
@@ -156,6 +259,9 @@ class DemoResult:
 
 Stage = Callable[[str], None]
 
+#: The melt–quench's folder in the demo's output (its ``final.extxyz`` is the campaign's structure).
+GLASS_DIR = "glass"
+
 
 def _steps(ps: float, timestep_fs: float) -> int:
     return max(1, int(round(ps * 1000.0 / timestep_fs)))
@@ -171,8 +277,12 @@ def _quench_name(cfg: DemoConfig) -> str:
     return cfg.quench if isinstance(cfg.quench, str) else str(cfg.quench.get("preset", "custom"))
 
 
-def _campaign_yaml(cfg: DemoConfig, bulk: Path) -> Path:
-    """Write the bulk campaign (glass + transport) as a user-editable YAML file."""
+def _campaign_dict(cfg: DemoConfig) -> dict[str, Any]:
+    """The bulk campaign (transport on the demo's glass) of ``cfg`` as the mapping ``bulk_campaign.yaml`` holds.
+
+    The glass is the demo's melt–quench (``glass/final.extxyz``, made before the campaign on every free core);
+    ``bulk_campaign.yaml``'s comment gives the ``prepare`` stanza that makes the campaign build it itself.
+    """
     equil = _steps(cfg.equilibrate_ps, cfg.timestep_fs)
     prod = _steps(cfg.production_ps, cfg.timestep_fs)
     campaign = {
@@ -180,12 +290,10 @@ def _campaign_yaml(cfg: DemoConfig, bulk: Path) -> Path:
         "description": f"tfbsim demo ({cfg.preset}): amorphous {cfg.composition}, Li tracer diffusion vs T.",
         "directory": "bulk",
         "potential": cfg.potential.model_dump(mode="json"),
-        "structures": [{"name": "lipon", "build": {"kind": "lipon", "composition": cfg.composition,
-                                                   "n_atoms": cfg.n_atoms, "seed": cfg.seed}}],
+        "structures": [{"name": "lipon", "file": f"{GLASS_DIR}/final.extxyz"}],
         "temperatures_k": list(cfg.temperatures_k),
         "replicas": 1,
         "seed": cfg.seed,
-        "prepare": [{"name": "quench", "melt_quench": _quench_settings(cfg)}],
         "protocol": [
             {"name": "equilibrate", "md": {"ensemble": "nvt-bussi", "steps": equil, "timestep_fs": cfg.timestep_fs,
                                            "tdamp_fs": 50.0, "traj_every": max(equil, 1), "checkpoint_every": 500}},
@@ -197,112 +305,123 @@ def _campaign_yaml(cfg: DemoConfig, bulk: Path) -> Path:
                      "arrhenius": {"target_temperature_k": 300.0}},
         "local": {"workers": cfg.workers, "threads_per_task": cfg.threads_per_task},
     }
+    return campaign
+
+
+def _campaign_yaml(cfg: DemoConfig, bulk: Path) -> Path:
+    """Write the bulk campaign as a user-editable YAML file (atomically) and return its path."""
+    from ...structures.io import atomic_path
+
     path = bulk.parent / "bulk_campaign.yaml"
-    bulk.parent.mkdir(parents=True, exist_ok=True)
-    text = "# Written by `tfbsim demo`; run it yourself with `tfbsim run` (edit sizes and lengths first).\n"
-    path.write_text(text + yaml.safe_dump(campaign, sort_keys=False))
+    quench = yaml.safe_dump({"prepare": [{"name": "quench", "melt_quench": _quench_settings(cfg)}]},
+                            default_flow_style=None, sort_keys=False).strip()
+    text = ("# Written by `tfbsim demo`; run it yourself with `tfbsim run` (edit sizes and lengths first).\n"
+            f"# It starts from the demo's glass ({GLASS_DIR}/final.extxyz, melt-quenched by the demo on every core);\n"
+            "# to let the campaign make the glass itself, replace 'file' by\n"
+            f"#   build: {{kind: lipon, composition: {cfg.composition}, n_atoms: {cfg.n_atoms}, seed: {cfg.seed}}}\n"
+            "# and add\n" + "".join(f"#   {line}\n" for line in quench.splitlines()))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text + yaml.safe_dump(_campaign_dict(cfg), sort_keys=False))
     return path
 
 
-def _bulk_stage(cfg: DemoConfig, out: Path, say: Stage) -> dict[str, Any]:
+def anneal_config(cfg: DemoConfig) -> Any:
+    """The interface anneal's :class:`~tfbsim.workflows.md.config.MDConfig` (ConfigError when invalid)."""
+    from ..md.config import MDConfig
+
+    steps = _steps(cfg.interface_anneal_ps, cfg.interface_timestep_fs)
+    settings = {"ensemble": "nvt-bussi", "steps": steps, "timestep_fs": cfg.interface_timestep_fs,
+                "temperature_k": cfg.interface_anneal_k, "tdamp_fs": 100.0,
+                "initial_temperature_k": cfg.interface_anneal_k, "traj_every": max(steps // 60, 1),
+                "checkpoint_every": 500, "seed": cfg.seed}
+    return validate_config(MDConfig, settings, source="the demo's interface anneal (interface_* settings)")
+
+
+def deposit_config(cfg: DemoConfig) -> Any:
+    """The deposition's :class:`~tfbsim.workflows.protocols.deposition_config.DepositionConfig` (ConfigError)."""
+    from ..protocols.deposition_config import DepositionConfig
+
+    settings = {**DEMO_DEPOSIT, **cfg.deposit, "seed": cfg.seed}
+    return validate_config(DepositionConfig, settings, source="the demo's deposition (deposit: settings)")
+
+
+def serial_threads(cfg: DemoConfig) -> int:
+    """Torch threads of the serial stages: ``cfg.serial_threads`` or every core this process may run on."""
+    if cfg.serial_threads:
+        return int(cfg.serial_threads)
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def validate_demo(cfg: DemoConfig) -> None:
+    """Check every stage's settings before anything runs or is written.
+
+    The bulk campaign is validated as :func:`~tfbsim.workflows.campaigns.config.load_campaign` would validate
+    ``bulk_campaign.yaml``, the pressed interface's anneal as its :class:`~tfbsim.workflows.md.config.MDConfig`,
+    the deposition as its :class:`~tfbsim.workflows.protocols.deposition_config.DepositionConfig` (both, whatever
+    ``interface_mode`` is, so that switching mode later cannot fail), and the glass's composition and size by the
+    builder's own rules (integer, charge-balanced counts).
+
+    Raises
+    ------
+    ConfigError
+        Naming the demo setting at fault.
+    StructureError
+        The composition cannot be built with ``n_atoms`` atoms.
+    """
+    from ...structures.composition import integer_counts
+    from ..campaigns.config import CampaignConfig
+
+    campaign = _campaign_dict(cfg)
+    campaign["structures"] = [{"name": "lipon", "build": {"kind": "lipon", "composition": cfg.composition,
+                                                          "n_atoms": cfg.n_atoms, "seed": cfg.seed}}]  # no file yet
+    validate_config(CampaignConfig, campaign, source="the demo's bulk campaign (from its settings)")
+    anneal_config(cfg)
+    deposit_config(cfg)
+    integer_counts(cfg.composition, cfg.n_atoms)
+
+
+def _glass(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[str, Any]:
+    """Build and melt-quench the glass into ``glass/`` on :func:`serial_threads` threads (resumable)."""
+    from ...structures.amorphous import build_lipon
+    from ..protocols.melt_quench import melt_quench
+
+    threads = serial_threads(cfg)
+    gdir = out / GLASS_DIR
+    if (gdir / "final.extxyz").exists() and (gdir / "summary.json").exists():
+        summary = read_json(gdir / "summary.json")
+        if summary.get("status") == "completed":  # reused as it is: the campaign identifies it by its sha256
+            say(f"  melt-quench already completed ({GLASS_DIR}/)")
+            return {"summary": summary, "threads": threads, "wall_s": summary.get("wall_s")}
+    say(f"  melt-quench on {threads} thread(s) ({GLASS_DIR}/)")
+    start = build_lipon(cfg.composition, cfg.n_atoms, seed=cfg.seed)
+    result = melt_quench(start, calc, _quench_settings(cfg), gdir, progress=True, threads=threads)
+    return {"summary": result.summary, "threads": threads, "wall_s": result.wall_s}
+
+
+def _bulk_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage, timings: dict[str, float]) -> dict[str, Any]:
     from ..campaigns.driver import run_campaign
 
+    t = time.perf_counter()
+    glass = _glass(cfg, out, calc, say)
+    timings["glass_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     path = _campaign_yaml(cfg, out / "bulk")
 
     def on_event(event: Any) -> None:  # task events, and every 30 s the running MD's stage, step and T
         say("  " + (getattr(event, "message", None) or str(event)))
 
     result = run_campaign(path, executor="local", on_event=on_event, status_every_s=30.0)
+    timings["transport_s"] = time.perf_counter() - t
     tasks = []
     for row in sorted(result.rows, key=lambda r: r["temperature_k"]):
         tasks.append({k: row.get(k) for k in ("task_id", "temperature_k", "status", "D_cm2_s", "D_stderr_cm2_s",
                                               "sigma_ne_S_cm", "sigma_ne_stderr_S_cm", "temperature_mean_k",
                                               "time_ps", "reason")})
     return {"directory": str(result.directory), "database": result.database, "tasks": tasks,
-            "arrhenius": result.arrhenius.get("lipon", {}), "counts": result.counts}
-
-
-# ------------------------------------------------------------------------------------------- stage 2
-def _structure_stage(out: Path) -> dict[str, Any]:
-    from ...analysis.coordination import Coordination
-    from ...analysis.plots import plot_coordination
-
-    glass_path = out / "bulk" / "prepare" / "lipon" / "final.extxyz"
-    glass = read_structure(glass_path)
-    write_structure(out / "structures" / "lipon_quenched.extxyz", glass)
-    data = Coordination(glass).run().results.to_dict()
-    write_json(out / "results" / "coordination.json", data)
-    plot_coordination(data, out / "figures" / "speciation.png")
-    return data
-
-
-# ------------------------------------------------------------------------------------------- stage 3
-def _interface_stage(cfg: DemoConfig, out: Path, calc: Any, say: Stage) -> dict[str, Any]:
-    from ...analysis.interphase import Interphase
-    from ...analysis.plots_interphase import plot_interphase
-    from ..md.config import MDConfig
-    from ..md.resume import RunState, inspect_run_dir, start_or_resume
-    from ..protocols.interface_quench import make_interface
-    from ..protocols.li_melting import check_li_melting
-
-    idir = out / "interface"
-    built_path = idir / "built_relaxed.extxyz"
-    if built_path.exists():
-        atoms = read_structure(built_path)
-        build_report = read_json(idir / "build_report.json")
-    else:
-        say("  building Li(100)/LiPON and relaxing it along the normal")
-        build = make_interface("li:100,lipon", relax=True, calc=calc, relax_steps=300, relax_fmax_ev_ang=0.1,
-                               thickness_ang=list(cfg.interface_thickness_ang), gap_ang=2.0,
-                               lateral_min_ang=cfg.interface_lateral_min_ang, lipon_composition=cfg.composition,
-                               seed=cfg.seed)
-        atoms = build.atoms
-        build_report = build.report
-        write_json(idir / "build_report.json", build_report)
-        write_structure(built_path, atoms)
-    warning = check_li_melting(atoms, [cfg.interface_anneal_k], context="interface anneal")  # logs itself
-    steps = _steps(cfg.interface_anneal_ps, cfg.interface_timestep_fs)
-    md = MDConfig(ensemble="nvt-bussi", steps=steps, timestep_fs=cfg.interface_timestep_fs,
-                  temperature_k=cfg.interface_anneal_k, tdamp_fs=100.0, initial_temperature_k=cfg.interface_anneal_k,
-                  traj_every=max(steps // 60, 1), checkpoint_every=500, seed=cfg.seed)
-    run_dir = idir / "anneal"
-    summary_path = run_dir / "summary.json"
-    state = inspect_run_dir(run_dir)
-    if state in (RunState.COMPLETED, RunState.UNSTABLE):
-        say(f"  anneal already {state.value}")
-    elif state is RunState.CHECKPOINT:
-        say("  continuing the interrupted anneal from its checkpoint")
-    else:
-        say(f"  NVT anneal at {cfg.interface_anneal_k:g} K for {cfg.interface_anneal_ps:g} ps ({len(atoms)} atoms)")
-    try:  # an unstable anneal (now or before) raises: analyse what was run; the report states it
-        start_or_resume(atoms, calc, md, run_dir, progress=True)
-    except SimulationUnstable as exc:
-        say(f"  WARNING: the anneal stopped unstable ({exc}); analysing the frames written before it")
-    data = Interphase(run_dir / "traj.h5md", axis="z", bin_ang=cfg.interface_bin_ang).run().results.to_dict()
-    write_json(out / "results" / "interphase.json", data)
-    plot_interphase(data, out / "figures" / "interphase.png")
-    final_path = run_dir / "final.extxyz"
-    final = read_structure(final_path if final_path.exists() else run_dir / "last_good.extxyz")
-    write_structure(out / "structures" / "li_lipon_annealed.extxyz", final)
-    return {"build": build_report, "interphase": data, "n_atoms": len(final),
-            "anneal": read_json(summary_path), "li_melting_warning": warning}
-
-
-def _record_interface(db_target: str, interface: dict[str, Any], cfg: DemoConfig, out: Path, calc: Any) -> None:
-    """Add the interface anneal as a row of the demo's results database (only this driver writes)."""
-    from ..campaigns.resultsdb import ResultsDB
-
-    final = read_structure(out / "structures" / "li_lipon_annealed.extxyz")
-    final.info.pop("provenance", None)
-    fu = interface["interphase"].get("formula_units", {})
-    thickness = [t for t in interface["interphase"]["interphase"]["thickness_ang"] if t is not None]
-    kv = {"campaign": "demo-lipon", "system": "li_lipon_interface", "task_id": "li_lipon_interface/anneal",
-          "temperature_k": cfg.interface_anneal_k, "replica": 0, "status": interface["anneal"].get("status"),
-          "model_sha256": str(calc.parameters.get("sha256")),
-          "interphase_thickness_ang": float(thickness[-1]) if len(thickness) else None,
-          **{f"fu_{k}": v for k, v in fu.items() if v is not None}}
-    ResultsDB(db_target, create=True).upsert(final, {k: v for k, v in kv.items() if v is not None},
-                                             data={"interphase": interface["interphase"]})
+            "arrhenius": result.arrhenius.get("lipon", {}), "counts": result.counts, "glass": glass}
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -311,8 +430,12 @@ def run_demo(
     config: DemoConfig | None = None,
     *,
     say: Stage | None = None,
+    fresh: tuple[str, ...] = (),
 ) -> DemoResult:
     """Run the main job (see the module docstring) into ``out_dir``; re-running continues it.
+
+    Every stage's settings are validated, and compared with those that produced what ``out_dir`` already holds
+    (:mod:`tfbsim.workflows.demo.stages`), before anything runs or is written.
 
     Parameters
     ----------
@@ -322,34 +445,60 @@ def run_demo(
         Settings (default: the ``quick`` preset on the bundled model).
     say
         Called with one line per stage and event (the CLI prints them); default: logging.
+    fresh
+        Stages to redo from scratch although their stored settings differ (``bulk``, ``deposit``, ``interface``,
+        ``all``; ``bulk`` redoes ``deposit`` too, whose substrate is its glass); without it a changed setting
+        raises ConfigError naming it.
+
+    Raises
+    ------
+    ConfigError
+        Invalid settings, or settings that differ from the existing stages' (each key named).
     """
     from ..potentials.factory import check_coverage, load_potential
     from ..provenance import provenance, utc_now
+    from .stages import check_stages, record_stage
 
     cfg = config or demo_config("quick")
     say = say or (lambda text: logger.info(text))
     out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     started, t0 = utc_now(), time.perf_counter()
-    # validate the model (and its elements) before any work is started
+    # validate every stage, the model (and its elements) and the folder's stored settings before any work
+    validate_demo(cfg)
     calc = load_potential(cfg.potential)
     check_coverage(calc, ["Li", "P", "O", "N"])
-    write_json(out / "demo_config.json", cfg)
+    stage_settings = check_stages(out, cfg, calc, fresh=tuple(fresh))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "demo_config.json", cfg, provenance=provenance(config=cfg, calc=calc, seed=cfg.seed))
 
     timings: dict[str, float] = {}
-    say(f"[1/4] glass + transport: {cfg.n_atoms}-atom {cfg.composition}, {_quench_name(cfg)} quench, NVT at "
-        f"{', '.join(f'{t:g}' for t in cfg.temperatures_k)} K × {cfg.production_ps:g} ps ({cfg.potential.model})")
+    threads = serial_threads(cfg)
+    say(f"[1/4] glass + transport: {cfg.n_atoms}-atom {cfg.composition}, {_quench_name(cfg)} quench on {threads} "
+        f"thread(s), NVT at {', '.join(f'{t:g}' for t in cfg.temperatures_k)} K × {cfg.production_ps:g} ps "
+        f"({cfg.potential.model})")
     t = time.perf_counter()
-    bulk = _bulk_stage(cfg, out, say)
-    timings["glass_transport_s"] = time.perf_counter() - t
-    say("[2/4] structure: speciation of the quenched glass")
+    record_stage(out, "bulk", stage_settings["bulk"])
+    bulk = _bulk_stage(cfg, out, calc, say, timings)
+    say("[2/4] structure: G(r), S(Q) and speciation of the glass")
     t = time.perf_counter()
-    structure = _structure_stage(out)
+    from ..protocols.threads import torch_threads
+    from .structure import structure_stage
+
+    block = provenance(config=cfg, calc=calc, seed=cfg.seed, started_utc=started)
+    with torch_threads(threads):
+        structure = structure_stage(out, out / GLASS_DIR, block)
     timings["structure_s"] = time.perf_counter() - t
-    say("[3/4] interface: Li(100)/LiPON, anneal below Li's melting point, interphase analysis")
+    from .interface import interface_stage, record_interface
+
     t = time.perf_counter()
-    interface = _interface_stage(cfg, out, calc, say)
-    _record_interface(bulk["database"], interface, cfg, out, calc)
+    if cfg.interface_mode == "deposit":
+        say(f"[3/4] interface: {deposit_config(cfg).count} Li deposited on the glass slab, products layer by layer")
+        record_stage(out, "deposit", stage_settings["deposit"])
+    else:
+        say("[3/4] interface: pressed Li(100)/LiPON, anneal below Li's melting point, interphase analysis")
+        record_stage(out, "interface", stage_settings["interface"])
+    interface = interface_stage(cfg, out, calc, say, threads=threads, block=block)
+    record_interface(bulk["database"], interface, cfg, out, calc)
     timings["interface_s"] = time.perf_counter() - t
     say("[4/4] report")
     from .report import collect_figures, write_reports
