@@ -12,7 +12,7 @@ Written into the campaign directory (atomically, after the tasks):
                        ``excluded_network_flows``, ``bound_not_diffusive`` (D is an upper bound), ``failed``,
                        ``unstable`` or ``not_finished`` — and the ``reason``; ``unfiltered`` holds the fit of every
                        completed point (trends only) when some were left out
-``plots/``             ``arrhenius_<system>.png`` per fitted system, ``arrhenius_all.png`` with every system
+``plots/``             ``arrhenius_<system>.png`` per system (fit line where fitted, else points + status), ``arrhenius_all.png``
 """
 
 from __future__ import annotations
@@ -256,10 +256,12 @@ def write_report(directory: str | Path, *, name: str, description: str, rows: li
         tmp.write_text(_markdown(name, description, rows, fits, counts))
     plots = directory / "plots"
     plots.mkdir(exist_ok=True)
+    points = {s: [e for e in f.get("temperatures", []) if e.get("D_cm2_s") is not None] for s, f in fits.items()}
     for system, f in fits.items():
         if "_fit" in f:
             plot_arrhenius(f["_fit"], plots / f"arrhenius_{system}.png")
-    points = {s: [e for e in f.get("temperatures", []) if e.get("D_cm2_s") is not None] for s, f in fits.items()}
+        elif points.get(system):  # no fit (e.g. every point a bound): the points with their status, no line
+            plot_campaign_arrhenius({system: points[system]}, {}, plots / f"arrhenius_{system}.png")
     if not fits:
         points = {s: [{k: r.get(k) for k in ("temperature_k", "D_cm2_s", "D_stderr_cm2_s")} for r in recs]
                   for s, recs in diffusion.items()}
