@@ -294,13 +294,16 @@ def partial_rdf(
     return analysis.run(progress=progress).results
 
 
-def first_minimum(r_ang: np.ndarray, g: np.ndarray, *, smooth_bins: int = 5) -> float | None:
+def first_minimum(r_ang: np.ndarray, g: np.ndarray, *, smooth_bins: int = 5,
+                  depth: float | None = None) -> float | None:
     """Position (Å) of the first minimum of ``g`` after its first peak.
 
     ``g`` is smoothed with a ``smooth_bins`` running mean. The first peak is the first local maximum that
     reaches half the global maximum; the minimum is where the curve first rises again after it. When the
     minimum is a flat stretch (g = 0 between crystal shells) its centre is returned. None when ``g`` has no
-    peak or never rises again within the range.
+    peak or never rises again within the range. With ``depth`` (a fraction, e.g. 0.5), a minimum counts only
+    once the smoothed curve has fallen to ``depth`` × the peak height: noise on the flank of a sparse partial
+    (few pairs, short runs) is then not taken for the end of the first shell.
     """
     g = np.asarray(g, dtype=float)
     r = np.asarray(r_ang, dtype=float)
@@ -315,6 +318,17 @@ def first_minimum(r_ang: np.ndarray, g: np.ndarray, *, smooth_bins: int = 5) -> 
     p = int(above[0])
     while p + 1 < len(gs) and gs[p + 1] >= gs[p]:
         p += 1
+    if depth is not None:
+        low = np.flatnonzero(gs[p:] <= depth * gs[p])
+        if len(low) == 0:
+            return None
+        q = p + int(low[0])
+        rises = np.flatnonzero(np.diff(gs[q:]) > tol)
+        if len(rises) == 0:
+            return None
+        m = q + int(rises[0])
+        flat = np.flatnonzero(gs[q : m + 1] <= gs[m] + tol)
+        return float(0.5 * (r[q + int(flat[0])] + r[m]))
     rising = np.flatnonzero(np.diff(gs[p:]) > tol)
     falling_done = np.flatnonzero(np.diff(gs[p:]) < -tol)
     if len(falling_done) == 0:

@@ -487,7 +487,10 @@ def _results(hist: PairHistogram, q: np.ndarray, cn_cutoffs: Mapping) -> Scatter
     for (a, b), g in g_pairs.items():
         name = pair_label(a, b)
         rc = cn_cutoffs.get(frozenset((a, b)))
-        rc = first_minimum(r, g) if rc is None else rc
+        # smooth over ~0.1 Å whatever the bin width, and require the curve to have fallen to half the peak: a
+        # sparse partial (8 N atoms) or a short run otherwise shows a 'minimum' on the flank of the first peak
+        if rc is None:
+            rc = first_minimum(r, g, smooth_bins=max(5, int(round(0.1 / hist.dr))), depth=0.5)
         cutoffs[name] = math.nan if rc is None else float(rc)
         running = np.cumsum(g * 4.0 / 3.0 * np.pi * (hist.edges[1:] ** 3 - hist.edges[:-1] ** 3))
         for x, y in ((a, b), (b, a)):

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 from _machine import machine_line, write_section  # noqa: E402  (bench/ is a folder of scripts)
 
 CPU_BENCHMARKS = ["coordination", "msd", "md_overhead", "bundled_model", "lipon_builder", "slabs", "interfaces",
-                  "interphase", "campaign"]
+                  "interphase", "campaign", "bench_structure", "bench_deposition"]
 
 
 def main() -> int:

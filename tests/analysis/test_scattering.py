@@ -174,3 +174,13 @@ def test_cli_structure_writes_json_and_figures(cli_runner, tmp_path):
     write_structure(nobox, Atoms("PO", positions=[[0, 0, 0], [1.5, 0, 0]]))
     result = cli_runner.invoke(app, ["analyze", "structure", str(nobox), "--out", str(bad)])
     assert result.exit_code == 2 and "periodic box" in result.output and not bad.exists()
+
+
+def test_first_minimum_with_depth_skips_noise_on_the_peak_flank():
+    from tfbsim.analysis.rdf import first_minimum
+
+    r = np.arange(0.0, 6.0, 0.02)
+    g = 3.0 * np.exp(-((r - 2.0) / 0.3) ** 2) + 1.0 * (r > 3.0)  # a shell, a gap, then the continuum
+    g = g + 1.0 * np.exp(-((r - 2.2) / 0.06) ** 2)  # a noise bump on the falling flank, above half the peak
+    assert first_minimum(r, g) < 2.15  # the flank "minimum" a short run shows
+    assert 2.7 < first_minimum(r, g, depth=0.5) < 3.0  # the real end of the first shell
