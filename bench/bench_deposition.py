@@ -32,11 +32,12 @@ def main() -> None:
     parser.add_argument("--target", type=int, default=200, help="Li atoms of the extrapolated run")
     parser.add_argument("--substrate-atoms", type=int, default=300)
     parser.add_argument("--relax-steps", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (≤ free cores)")
     args = parser.parse_args()
 
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     from tfbsim.workflows.md.relax import relax
     from tfbsim.workflows.potentials.factory import load_potential
     from tfbsim.workflows.protocols.deposition import deposit
@@ -68,7 +69,7 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"## Deposition benchmark ({datetime.date.today().isoformat()})\n")
     print(f"Machine: {platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"1 thread used; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+          f"{args.threads} thread(s) used; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
           f"torch {torch.__version__}\n")
     print("| quantity | value |\n|---|---|")
     print(f"| substrate | {n0} atoms LiPON glass, {args.relax_steps} FIRE steps in {relax_s:.0f} s |")
