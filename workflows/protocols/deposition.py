@@ -64,12 +64,19 @@ from ..md.checkpoint import read_checkpoint, write_checkpoint
 from ..md.engines.base import EngineSample
 from ..md.guards import check_guards, min_pair_distance
 from ..md.progress import ProgressReporter
-from ..md.runner import model_identity, same_model
+from ..md.runner import model_identity
 from ..md.signals import StopRequest, signal_name, stop_on_signals
 from ..potentials.factory import potential_config_of
 from ..provenance import provenance, utc_now
 from .deposition_config import DepositionConfig
-from .deposition_records import ARRIVAL_FIELDS, DepositionResult, draw_arrival, read_arrivals
+from .deposition_records import (
+    ARRIVAL_FIELDS,
+    DepositionResult,
+    check_same_deposition,
+    draw_arrival,
+    hashed_config,
+    read_arrivals,
+)
 from .deposition_setup import DepositionPlan, plan_deposition, substrate_hash
 
 __all__ = ["deposit", "DepositionResult", "read_arrivals", "draw_arrival", "ARRIVAL_FIELDS"]
@@ -90,10 +97,6 @@ def _as_config(config: DepositionConfig | dict, calc: Calculator) -> DepositionC
         raise ConfigError(f"config must be a DepositionConfig or a dict, not {type(config).__name__}")
     used = potential_config_of(calc)
     return config if used is None else config.model_copy(update={"potential": used})
-
-
-def _hashed(config: DepositionConfig) -> dict:
-    return config.model_dump(mode="json", exclude={"potential"})
 
 
 # ------------------------------------------------------------------------------------------------ API
@@ -146,7 +149,7 @@ def deposit(
         has_ckpt = (rd / "checkpoint.npz").is_file()
         if has_ckpt:
             ckpt = read_checkpoint(rd / "checkpoint.npz")
-            _check_same(rd, ckpt.meta, config, calc, sub_hash)
+            check_same_deposition(rd, ckpt.meta, config, calc, sub_hash)
         status = summary.get("status")
         if status == "completed" and ckpt is not None and (rd / "final.extxyz").is_file():
             logger.info("%s: completed deposition reused", rd)
@@ -166,21 +169,6 @@ def deposit(
     if ckpt is not None:
         runner.restore(ckpt)
     return runner.run()
-
-
-def _check_same(rd: Path, meta: dict, config: DepositionConfig, calc: Calculator, sub_hash: str) -> None:
-    saved, new = meta.get("config", {}), _hashed(config)
-    changed = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
-    problems = [f"{k}={saved.get(k)!r}, now {new.get(k)!r}" for k in changed]
-    if not same_model(model_identity(calc), meta.get("model", {})):
-        old = meta.get("model", {})
-        problems.append(f"model {old.get('spec') or old.get('class')}, now "
-                        f"{model_identity(calc).get('spec') or type(calc).__name__}")
-    if meta.get("substrate_sha256") != sub_hash:
-        problems.append("a different substrate structure")
-    if problems:
-        raise ConfigError(f"{rd} holds a deposition made with {'; '.join(problems)}; use the same settings to "
-                          "continue it, or a new run directory")
 
 
 def _result_from_dir(rd: Path, summary: dict) -> DepositionResult:
@@ -287,7 +275,7 @@ class _Depositor:
         static = Atoms(numbers=w.numbers, cell=w.cell, pbc=w.pbc)
         static.new_array("region", np.asarray(w.arrays["region"]).astype(str))
         static.new_array("fixed", np.asarray(w.arrays["fixed"], dtype=bool))
-        meta = {"time_ps": self.time_ps, "config": _hashed(self.c), "config_hash": config_hash(_hashed(self.c)),
+        meta = {"time_ps": self.time_ps, "config": hashed_config(self.c), "config_hash": config_hash(hashed_config(self.c)),
                 "model": model_identity(self.calc), "substrate_sha256": self.sub_hash, "plan": self.plan.to_dict(),
                 "started_utc": self.started, "warnings": self.warnings, "written_utc": utc_now()}
         write_checkpoint(self.rd / "checkpoint.npz", static, state, meta)

@@ -1,5 +1,6 @@
-"""Records of a deposition: :class:`DepositionResult`, the arrivals table (``arrivals.csv``) and the draw of one
-arrival's energy and azimuth (:func:`draw_arrival`), shared by :mod:`tfbsim.workflows.protocols.deposition` and
+"""Records of a deposition: :class:`DepositionResult`, the arrivals table (``arrivals.csv``), the draw of one
+arrival's energy and azimuth (:func:`draw_arrival`) and the check that a run directory continues with the same
+settings (:func:`check_same_deposition`), shared by :mod:`tfbsim.workflows.protocols.deposition` and
 its readers."""
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
+from ...errors import ConfigError
+from ..md.runner import model_identity, same_model
 from .deposition_config import DepositionConfig, thermal_energy_cap
 
-__all__ = ["DepositionResult", "read_arrivals", "draw_arrival", "ARRIVAL_FIELDS"]
+__all__ = ["DepositionResult", "read_arrivals", "draw_arrival", "ARRIVAL_FIELDS", "check_same_deposition",
+           "hashed_config"]
 
 ARRIVAL_FIELDS = ("index", "event", "step", "time_ps", "x_ang", "y_ang", "z_ang", "vx_ang_fs", "vy_ang_fs",
                   "vz_ang_fs", "kinetic_energy_ev", "polar_deg", "azimuth_deg", "status", "join_time_ps",
@@ -83,3 +88,30 @@ def draw_arrival(rng: np.random.Generator, config: DepositionConfig) -> tuple[fl
         energy = float(c.energy_ev)
     phi = math.radians(c.azimuth_deg) if c.azimuth_deg is not None else float(rng.uniform(0, 2 * math.pi))
     return energy, phi
+
+
+def hashed_config(config: DepositionConfig) -> dict:
+    """The settings that define a deposition (the potential is compared separately, by model identity)."""
+    return config.model_dump(mode="json", exclude={"potential"})
+
+
+def check_same_deposition(rd: Path, meta: dict, config: DepositionConfig, calc: Calculator, sub_hash: str) -> None:
+    """Refuse to continue the deposition in ``rd`` with other settings, another model or another substrate.
+
+    Raises
+    ------
+    ConfigError
+        Naming each changed key with its old and new value (or the model / substrate change).
+    """
+    saved, new = meta.get("config", {}), hashed_config(config)
+    changed = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
+    problems = [f"{k}={saved.get(k)!r}, now {new.get(k)!r}" for k in changed]
+    if not same_model(model_identity(calc), meta.get("model", {})):
+        old = meta.get("model", {})
+        problems.append(f"model {old.get('spec') or old.get('class')}, now "
+                        f"{model_identity(calc).get('spec') or type(calc).__name__}")
+    if meta.get("substrate_sha256") != sub_hash:
+        problems.append("a different substrate structure")
+    if problems:
+        raise ConfigError(f"{rd} holds a deposition made with {'; '.join(problems)}; use the same settings to "
+                          "continue it, or a new run directory")
