@@ -47,3 +47,12 @@ def test_worker_labels_a_frame_and_reports_a_bad_model():
         teacher.close()
     with pytest.raises(ConfigError, match="did not start"):
         sevennet.SevennetTeacher("no-such-model")
+
+
+def test_bundled_recipe_accepts_a_sevennet_teacher(monkeypatch, tmp_path):
+    from tfbsim.workflows.training.bundled import teacher_calculator
+
+    monkeypatch.setenv("TFBSIM_SEVENN_PYTHON", str(tmp_path / "nope" / "python"))
+    with pytest.raises(ConfigError, match="make sevenn-env"):  # routed to the SevenNet environment, not the factory
+        teacher_calculator("sevennet:7net-l3i5")
+    assert teacher_calculator("emt").parameters.get("spec") == "emt"

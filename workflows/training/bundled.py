@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 class BundledConfig(StrictModel):
     """Settings of :func:`make_bundled` (YAML keys are the field names)."""
 
-    teacher: str = "chgnet"
+    teacher: str = "chgnet"  # or sevennet:7net-l3i5 (needs `make sevenn-env`)
     teacher_device: str = "cpu"
     test_fraction: float = 0.1
     seed: int = 0
@@ -59,6 +59,15 @@ class BundledConfig(StrictModel):
     stability_time_ps: float = 10.0
     stability_temperature_k: float = 1500.0
     speed_sizes: list[int] = [200, 1000]
+
+
+def teacher_calculator(spec: str, *, device: str = "cpu"):
+    """The labelling teacher: ``sevennet:<model>`` (its own environment, see :mod:`.sevennet`) or any factory spec."""
+    if spec.startswith("sevennet:"):
+        from .sevennet import SevennetTeacher
+
+        return SevennetTeacher(spec.split(":", 1)[1], device=device)
+    return load_potential(spec, device=device, dtype="float32")
 
 
 def _split_test(data: Path, work: Path, fraction: float, seed: int) -> tuple[Path, Path]:
@@ -115,7 +124,7 @@ def make_bundled(
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     started = utc_now()
-    teacher = load_potential(config.teacher, device=config.teacher_device, dtype="float32")
+    teacher = teacher_calculator(config.teacher, device=config.teacher_device)
 
     data = work / "data.extxyz"
     if not (work / "labelled.done").exists():
