@@ -242,6 +242,8 @@ def label_frames(
                 logger.warning("frame %s (%s) %s: %s — recorded in %s, not kept", fid, ctype, status, payload,
                                _failed_path(out_path).name)
             counts[status] += 1
+            if status == "ok" and workers == 1 and getattr(probe, "settings", None) is not None:
+                dataset_card(out_path, teacher=probe, started_utc=started)  # a slow (DFT) run: keep the card current
             bar.update(1)
             n_done = sum(counts.values())
             elapsed = time.perf_counter() - t0
