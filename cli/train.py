@@ -110,7 +110,7 @@ def train_cp2k_check_cmd(
     cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of the production Cp2kSettings.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
 ) -> None:
-    """Basis/cutoff check on one frame: the production CP2K settings against 600 Ry and TZV2P."""
+    """Basis/cutoff check on one frame: the production CP2K settings against 600 Ry and TZV2P (resumable)."""
     from ..structures.io import read_structure, write_json
     from ..workflows.config import load_config
     from ..workflows.provenance import provenance, utc_now
@@ -124,7 +124,7 @@ def train_cp2k_check_cmd(
     settings = load_config(cp2k_config, Cp2kSettings, {"threads": threads})
     atoms = read_structure(frames, index=index)
     started = utc_now()
-    report = convergence_check(atoms, settings)
+    report = convergence_check(atoms, settings, cache=output.with_suffix(".points"))
     report["provenance"] = provenance(config=settings, started_utc=started, extra={"code": cp2k_version(settings),
                                                                                   "frame": f"{frames}@{index}"})
     write_json(output, report)

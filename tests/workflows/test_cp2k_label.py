@@ -146,3 +146,23 @@ def test_failed_frames_are_never_kept_and_retry_relabels_them(tmp_path, workers)
     assert label_frames(frames, _Flaky(), out, retry_failed=True)["n_failed"] == 2
     with pytest.raises(ConfigError, match="factory"):
         label_frames(frames, _Flaky(), tmp_path / "e.extxyz", workers=2)
+
+
+def test_convergence_check_compares_levels_and_resumes(tmp_path, monkeypatch):
+    import tfbsim.workflows.training.cp2k_convergence as conv
+
+    calls = []
+
+    def fake(atoms, settings):  # the larger cutoff gives 2 % stiffer forces; the larger basis 5 %
+        calls.append(settings.spec())
+        scale = 1.02 if settings.cutoff_ry > 400 else 1.05 if "TZV2P" in settings.basis else 1.0
+        return {"energy": -1.0, "forces": scale * np.arange(9.0).reshape(3, 3), "stress": np.zeros(6),
+                "scf_steps": 10, "wall_s": 1.0}
+
+    monkeypatch.setattr(conv, "cp2k_single_point", fake)
+    atoms = Atoms("Li2O", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]], cell=[5, 5, 5], pbc=True)
+    report = conv.convergence_check(atoms, cache=tmp_path / "points")
+    assert report["variants"]["cutoff_600Ry"]["s_li"] == pytest.approx(1 / 1.02, rel=1e-4)
+    assert report["variants"]["TZV2P_400Ry"]["s_li"] == pytest.approx(1 / 1.05, rel=1e-4)
+    assert len(calls) == 3
+    assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 3  # resumed

@@ -11,6 +11,7 @@ The dataset card records the result and the choice it supports.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,24 @@ def _compare(base: dict, other: dict, symbols: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _point(atoms: Atoms, settings: Cp2kSettings, cache: Path | None, name: str) -> dict[str, Any]:
+    """One single point, cached as ``cache/<name>.npz`` (so an interrupted check resumes level by level)."""
+    path = None if cache is None else cache / f"{name}.npz"
+    if path is not None and path.exists():
+        data = np.load(path)
+        return {k: (data[k] if data[k].ndim else data[k].item()) for k in data.files}
+    result = cp2k_single_point(atoms, settings)
+    if path is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: np.asarray(v) for k, v in result.items()})
+        tmp.replace(path)
+    return result
+
+
 def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
-                      variants: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                      variants: dict[str, dict[str, Any]] | None = None,
+                      cache: str | Path | None = None) -> dict[str, Any]:
     """Label ``atoms`` at ``base`` and each variant (settings overrides); compare every variant to ``base``.
 
     Returns
@@ -57,14 +74,15 @@ def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
     base = base or Cp2kSettings()
     variants = variants or DEFAULT_VARIANTS
     symbols = np.array(atoms.get_chemical_symbols())
-    ref = cp2k_single_point(atoms, base)
+    cache = None if cache is None else Path(cache)
+    ref = _point(atoms, base, cache, "base")
     logger.info("convergence check: base %s done in %.0f s", base.spec(), ref["wall_s"])
     report: dict[str, Any] = {"n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
                               "base": {"spec": base.spec(), "wall_s": round(ref["wall_s"], 1),
                                        "scf_steps": ref["scf_steps"]}, "variants": {}}
     for name, update in variants.items():
         settings = base.model_copy(update=update)
-        other = cp2k_single_point(atoms, settings)
+        other = _point(atoms, settings, cache, name)
         report["variants"][name] = {"spec": settings.spec(), **_compare(ref, other, symbols)}
         logger.info("convergence check: %s done (%s)", name, report["variants"][name])
     return report
