@@ -24,6 +24,9 @@ negative (back-scattering) tail, and ions hop back and forth between neighbourin
 so a sub-diffusive MSD (slope < 1, or too few hops to see the back-hops cancel) gives a linear-fit D that
 *over-estimates* the long-time D: ``D_fit`` is an **upper bound** (``bound = "upper"``). A super-diffusive
 MSD (slope > 1.2: ballistic motion at too short lags, a drift, flow) bounds nothing (``bound = None``).
+Caveat: the bound is strict for the running ``MSD/(2 d t)`` and for correlated back-hopping; a slope fitted
+inside a flat cage plateau (MSD barely above its vibrational value) can under-estimate instead. Either way
+such a point is never fitted; ``bound = "upper"`` is the usual case, not a guarantee.
 
 Network mobility (:func:`network_mobility`)
 -------------------------------------------
