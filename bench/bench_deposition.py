@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--substrate-atoms", type=int, default=300)
     parser.add_argument("--relax-steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (≤ free cores)")
+    parser.add_argument("--timestep-fs", type=float, default=None, help="MD time step (default: DepositionConfig's)")
     args = parser.parse_args()
 
     import torch
@@ -54,6 +55,8 @@ def main() -> None:
     relax_s = time.perf_counter() - t0
     cfg = dict(species="Li", count=args.count, group_size=4, energy_ev=0.2, flux_per_ps=40.0, clearance_ang=3.0,
                final_ps=0.1, temperature_k=300.0, seed=1, checkpoint_every=5)
+    if args.timestep_fs is not None:
+        cfg["timestep_fs"] = args.timestep_fs
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = deposit(slab, calc, cfg, os.path.join(tmp, "run"))
@@ -63,7 +66,9 @@ def main() -> None:
     n0 = len(slab)
     mean_atoms = n0 + 0.5 * args.count
     per_step = wall / steps
-    plan_steps = int(np.ceil(args.target / 4)) * 100 + 100
+    dt_fs = float(cfg.get("timestep_fs", 1.0))
+    per_group = int(round(cfg["group_size"] / cfg["flux_per_ps"] * 1000.0 / dt_fs))  # steps between arrivals
+    plan_steps = int(np.ceil(args.target / cfg["group_size"])) * per_group + int(round(cfg["final_ps"] * 1000 / dt_fs))
     long_mean = n0 + 0.5 * args.target
     long_s = plan_steps * per_step * long_mean / mean_atoms
     load_after = os.getloadavg()
