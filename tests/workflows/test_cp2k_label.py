@@ -61,7 +61,7 @@ def test_input_deck_names_every_setting():
     atoms = Atoms("Li2PON", positions=np.random.default_rng(0).uniform(0, 5, (5, 3)), cell=[6, 6, 6], pbc=True)
     settings = Cp2kSettings(cutoff_ry=450, kpoints=[2, 2, 1], electronic_temperature_k=500)
     deck = cp2k_input(atoms, settings)
-    for piece in ("CUTOFF 450", "REL_CUTOFF 50", "XC_FUNCTIONAL PBE", "MONKHORST-PACK 2 2 1",
+    for piece in ("CUTOFF 450", "REL_CUTOFF 60", "XC_FUNCTIONAL PBE", "MONKHORST-PACK 2 2 1",
                   "ELECTRONIC_TEMPERATURE [K] 500", "BASIS_SET DZVP-MOLOPT-SR-GTH", "POTENTIAL GTH-PBE-q5",
                   "POTENTIAL GTH-PBE-q3", "STRESS_TENSOR ANALYTICAL", "PERIODIC XYZ"):
         assert piece in deck, piece
@@ -155,14 +155,14 @@ def test_convergence_check_compares_levels_and_resumes(tmp_path, monkeypatch):
 
     def fake(atoms, settings):  # the larger cutoff gives 2 % stiffer forces; the larger basis 5 %
         calls.append(settings.spec())
-        scale = 1.02 if settings.cutoff_ry > 400 else 1.05 if "TZV2P" in settings.basis else 1.0
+        scale = 1.02 if settings.cutoff_ry > 600 else 1.05 if "TZV2P" in settings.basis else 1.0
         return {"energy": -1.0, "forces": scale * np.arange(9.0).reshape(3, 3), "stress": np.zeros(6),
                 "scf_steps": 10, "wall_s": 1.0}
 
     monkeypatch.setattr(conv, "cp2k_single_point", fake)
     atoms = Atoms("Li2O", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]], cell=[5, 5, 5], pbc=True)
     report = conv.convergence_check(atoms, cache=tmp_path / "points")
-    assert report["variants"]["cutoff_600Ry"]["s_li"] == pytest.approx(1 / 1.02, rel=1e-4)
-    assert report["variants"]["TZV2P_400Ry"]["s_li"] == pytest.approx(1 / 1.05, rel=1e-4)
+    assert report["variants"]["cutoff_800Ry"]["s_li"] == pytest.approx(1 / 1.02, rel=1e-4)
+    assert report["variants"]["TZV2P"]["s_li"] == pytest.approx(1 / 1.05, rel=1e-4)
     assert len(calls) == 3
     assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 3  # resumed

@@ -25,8 +25,8 @@ __all__ = ["convergence_check", "DEFAULT_VARIANTS"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
-    "cutoff_600Ry": {"cutoff_ry": 600.0, "rel_cutoff_ry": 60.0},
-    "TZV2P_400Ry": {"basis": "TZV2P-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
+    "cutoff_800Ry": {"cutoff_ry": 800.0, "rel_cutoff_ry": 80.0},
+    "TZV2P": {"basis": "TZV2P-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
 }
 
 
