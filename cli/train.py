@@ -110,7 +110,7 @@ def train_cp2k_check_cmd(
     cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of the production Cp2kSettings.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
 ) -> None:
-    """Basis/cutoff check on one frame: the production CP2K settings against 600 Ry and TZV2P (resumable)."""
+    """Basis/cutoff check on one frame: the production CP2K settings against 800 Ry and TZV2P (resumable)."""
     from ..structures.io import read_structure, write_json
     from ..workflows.config import load_config
     from ..workflows.provenance import provenance, utc_now
