@@ -48,6 +48,26 @@ def test_a_tampered_file_is_refused(tmp_path, monkeypatch):
         load_potential("bundled")
 
 
+def test_earlier_versions_load_under_their_own_name(tmp_path, monkeypatch):
+    from tfbsim.workflows.potentials import factory as potentials
+
+    v1 = json.loads((BUNDLED_DIR / "bundled-v1.json").read_text())
+    calc = load_potential("bundled-v1", device="cpu", dtype="float32")
+    assert calc.parameters["sha256"] == v1["sha256"] == sha256_file(BUNDLED_DIR / v1["file"])
+    assert calc.parameters["spec"] == "bundled-v1" and "bundled-v1" in potentials.bundled_versions()
+    with pytest.raises(ModelNotFoundError, match=r"no bundled model named 'bundled-v9'.*known: bundled, bundled-v1"):
+        load_potential("bundled-v9")
+    fake_dir = tmp_path / "models"  # a named version is sha256-checked like the default
+    fake_dir.mkdir()
+    data = bytearray((BUNDLED_DIR / v1["file"]).read_bytes())
+    data[-1] ^= 0xFF
+    (fake_dir / v1["file"]).write_bytes(bytes(data))
+    (fake_dir / "bundled-v1.json").write_text(json.dumps(v1))
+    monkeypatch.setattr(potentials, "BUNDLED_DIR", fake_dir)
+    with pytest.raises(PotentialError, match="sha256"):
+        load_potential("bundled-v1")
+
+
 def test_covers_every_element_of_the_cell(bundled):
     from tfbsim.workflows.potentials.factory import check_coverage
 

@@ -10,6 +10,7 @@ from ase import Atoms
 
 from tfbsim.errors import ConfigError
 from tfbsim.workflows.potentials.factory import load_potential
+from tfbsim.workflows.potentials.mace_backend import sha256_file
 from tfbsim.workflows.training.evaluate import evaluate_errors, parity_figure
 from tfbsim.workflows.training.label import check_labelled, frame_id, label_frames, read_labelled
 from tfbsim.workflows.training.train import TrainConfig, train_model, training_command
@@ -144,13 +145,14 @@ def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
         teacher=str(tiny_mace_path),
         dataset=DatasetConfig(recipes=["crystals", "glasses"], crystal_frames=2, lipon_atoms=30, relax_path_steps=[0]),
         train=TrainConfig(preset="tiny", name="b", epochs=2, r_max_ang=4.0, batch_size=8),
-        test_fraction=0.2,
+        test_fraction=0.2, sampler=str(tiny_mace_path),
     )
     manifest = make_bundled(tmp_path / "out", tmp_path / "work", cfg)
     out = tmp_path / "out"
     assert (out / "bundled.model").is_file() and (out / "MODEL_CARD.md").read_text().startswith("# tfbsim bundled")
     data = json.loads((out / "bundled.json").read_text())
     assert data["sha256"] == manifest["sha256"] and data["dataset"]["n_frames"] > 20
+    assert data["sampler"] == {"spec": str(tiny_mace_path), "sha256": sha256_file(tiny_mace_path)}
     assert any(k.startswith("crystal_") for k in data["test"]["per_config_type"])
     # E0s: the teacher's isolated-atom energies, passed to mace and stated in the card
     e0s = json.loads((tmp_path / "work" / "e0s.json").read_text())
@@ -167,3 +169,32 @@ def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
     # re-running resumes: nothing is rebuilt (same model, same sha)
     again = make_bundled(tmp_path / "out", tmp_path / "work", cfg)
     assert again["sha256"] == manifest["sha256"]
+
+
+def test_the_sampler_drives_the_recipes_and_the_teacher_labels(tmp_path, tiny_mace_path, monkeypatch):
+    """With ``sampler`` set, the recipes' MD/relaxations run on it and every label comes from the teacher."""
+    from tfbsim.workflows.training import bundled
+    from tfbsim.workflows.training.bundled import BundledConfig, make_bundled
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def fake_generate(config, work_dir, *, teacher, progress):
+        seen["recipes"] = teacher.parameters["spec"]
+        return []
+
+    def fake_label(frames, teacher, out, *, progress):
+        seen["labels"] = teacher.parameters["spec"]
+        raise Stop
+
+    monkeypatch.setattr(bundled, "generate_configurations", fake_generate)
+    monkeypatch.setattr(bundled, "label_frames", fake_label)
+    with pytest.raises(Stop):
+        make_bundled(tmp_path / "out", tmp_path / "work", BundledConfig(teacher=str(tiny_mace_path), sampler="bundled-v1"))
+    assert seen == {"recipes": "bundled-v1", "labels": str(tiny_mace_path)}
+    seen.clear()
+    with pytest.raises(Stop):  # no sampler: the teacher does both
+        make_bundled(tmp_path / "out", tmp_path / "work", BundledConfig(teacher=str(tiny_mace_path)))
+    assert seen == {"recipes": str(tiny_mace_path), "labels": str(tiny_mace_path)}

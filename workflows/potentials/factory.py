@@ -4,6 +4,8 @@ Spec forms accepted by :func:`load_potential`
 -----------------------------------------------
 ``PATH``                       a MACE model file (pickled ``.model`` or TorchScript ``*_compiled.model``)
 ``bundled``                    tfbsim's own small MACE model (``workflows/potentials/models/``), sha256-verified
+``bundled-<version>``          an earlier (or candidate) bundled model kept under its own name, e.g. ``bundled-v1``
+                               (manifest ``models/bundled-<version>.json``), sha256-verified the same way
 ``mace-mp-0:small|medium|large``, ``mace-mpa-0:medium``, ``mace-omat-0:small|medium``
                                MACE foundation models: used from the mace cache folder if the file is there;
                                downloaded only with ``allow_download=True``; otherwise a
@@ -47,6 +49,7 @@ __all__ = [
     "resolve_device",
     "FOUNDATION_MODELS",
     "BUNDLED_DIR",
+    "bundled_versions",
     "mace_cache_dir",
 ]
 
@@ -114,6 +117,8 @@ def _resolve(spec: str) -> _Resolved:
     low = key.lower()
     if low in {"chgnet", "emt", "lj", "bundled"}:
         return _Resolved(low, low)
+    if low.startswith("bundled-"):
+        return _Resolved("bundled", low)
     if low in FOUNDATION_MODELS:
         return _Resolved("mace-foundation", low)
     if low.split(":")[0] in {"mace-mp-0", "mace-mpa-0", "mace-omat-0"}:
@@ -125,7 +130,7 @@ def _resolve(spec: str) -> _Resolved:
         return _Resolved("mace-file", str(path), path.resolve())
     raise ModelNotFoundError(
         f"model {spec!r} is neither a file nor a known name; give a MACE model path or one of: "
-        f"bundled, chgnet, emt, lj, {', '.join(FOUNDATION_MODELS)}"
+        f"bundled, bundled-v1, chgnet, emt, lj, {', '.join(FOUNDATION_MODELS)}"
     )
 
 
@@ -156,13 +161,22 @@ def _foundation_path(spec: str, allow_download: bool) -> Path:
     return target
 
 
-def _bundled_path() -> tuple[Path, str]:
-    if not _BUNDLED_MANIFEST.is_file():
+def bundled_versions() -> list[str]:
+    """Names of the bundled models kept under their own name (``bundled-v1``, …), from their manifests."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("bundled-*.json"))
+
+
+def _bundled_path(name: str = "bundled") -> tuple[Path, str]:
+    manifest_path = _BUNDLED_MANIFEST if name == "bundled" else BUNDLED_DIR / f"{name}.json"
+    if name != "bundled" and not manifest_path.is_file():
+        raise ModelNotFoundError(f"no bundled model named {name!r} (no {manifest_path.name} in {BUNDLED_DIR}); "
+                                 f"known: {', '.join(['bundled', *bundled_versions()])}")
+    if not manifest_path.is_file():
         raise ModelNotFoundError(
             "the bundled model is not yet available in this installation "
-            f"(no {_BUNDLED_MANIFEST.name} in {BUNDLED_DIR}); use a MACE file, chgnet, or emt/lj for tests"
+            f"(no {manifest_path.name} in {BUNDLED_DIR}); use a MACE file, chgnet, or emt/lj for tests"
         )
-    manifest = json.loads(_BUNDLED_MANIFEST.read_text())
+    manifest = json.loads(manifest_path.read_text())
     path = BUNDLED_DIR / manifest["file"]
     if not path.is_file():
         raise ModelNotFoundError(f"bundled model file {path} is missing; reinstall tfbsim")
@@ -351,8 +365,8 @@ def _build(config: PotentialConfig) -> Calculator:
     if resolved.kind == "chgnet":
         return _chgnet_calculator(dev, dtype)
     if resolved.kind == "bundled":
-        path, digest = _bundled_path()
-        return _mace_calculator(path, "bundled", "bundled", dev, dtype, digest)
+        path, digest = _bundled_path(resolved.spec)
+        return _mace_calculator(path, resolved.spec, "bundled", dev, dtype, digest)
     if resolved.kind == "mace-foundation":
         path = _foundation_path(resolved.spec, config.allow_download)
         return _mace_calculator(path, resolved.spec, "mace-foundation", dev, dtype, None)

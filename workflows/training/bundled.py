@@ -48,6 +48,9 @@ class BundledConfig(StrictModel):
     """Settings of :func:`make_bundled` (YAML keys are the field names)."""
 
     teacher: str = "chgnet"  # or sevennet:7net-l3i5 (needs `make sevenn-env`)
+    #: Potential that drives the recipes' MD and pre-relaxation paths (``None``: the teacher). A slow teacher
+    #: (SevenNet-l3i5: ~50 ms/atom per call on one core) labels the frames a fast sampler visited.
+    sampler: str | None = None
     teacher_device: str = "cpu"
     test_fraction: float = 0.1
     seed: int = 0
@@ -68,6 +71,12 @@ def teacher_calculator(spec: str, *, device: str = "cpu"):
 
         return SevennetTeacher(spec.split(":", 1)[1], device=device)
     return load_potential(spec, device=device, dtype="float32")
+
+
+def potential_sampler_record(spec: str) -> dict[str, Any]:
+    """Spec and sha256 of the potential that drove the recipes' MD (recorded in the manifest)."""
+    calc = load_potential(spec, device="cpu", dtype="float32")
+    return {"spec": spec, "sha256": calc.parameters.get("sha256")}
 
 
 def _split_test(data: Path, work: Path, fraction: float, seed: int) -> tuple[Path, Path]:
@@ -128,7 +137,9 @@ def make_bundled(
 
     data = work / "data.extxyz"
     if not (work / "labelled.done").exists():
-        frames = generate_configurations(config.dataset, work / "frames", teacher=teacher, progress=progress)
+        sampler = teacher if config.sampler is None else load_potential(config.sampler, device=config.teacher_device,
+                                                                        dtype="float32")
+        frames = generate_configurations(config.dataset, work / "frames", teacher=sampler, progress=progress)
         label_frames(frames, teacher, data, progress=progress)
         (work / "labelled.done").write_text(utc_now())
     trainval, test = _split_test(data, work, config.test_fraction, config.seed)
@@ -176,6 +187,7 @@ def make_bundled(
         "sha256": sha256_file(target),
         "size_bytes": target.stat().st_size,
         "teacher": card_data.get("teacher"),
+        "sampler": None if config.sampler is None else potential_sampler_record(config.sampler),
         "dataset": {k: card_data[k] for k in ("n_frames", "n_atoms", "frames_per_config_type", "atoms_per_element")},
         "train": {k: summary[k] for k in ("n_train", "n_valid", "elements", "wall_s", "command")},
         "test": errors,
