@@ -170,6 +170,36 @@ def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
     again = make_bundled(tmp_path / "out", tmp_path / "work", cfg)
     assert again["sha256"] == manifest["sha256"]
 
+    # fine-tuning on "DFT" frames (the teacher's labels + a per-element constant), compared against them
+    from ase.io import read, write
+
+    from tfbsim.workflows.training.bundled import DftCheckConfig
+    from tfbsim.workflows.training.finetune import FinetuneConfig
+
+    hidden = {"Li": -190.0, "Co": -1200.0, "N": -260.0, "O": -430.0, "P": -176.0, "S": -275.0}
+    dft = read(tmp_path / "work" / "trainval.extxyz", index=":")[:16]
+    for i, a in enumerate(dft):
+        a.info["REF_energy"] += sum(hidden[s] for s in a.get_chemical_symbols())
+        a.info["split"] = "test" if i % 4 == 1 else "train"
+    write(tmp_path / "dft.extxyz", dft, format="extxyz")
+    ft_cfg = cfg.model_copy(update={
+        "finetune": FinetuneConfig(dft_data=tmp_path / "dft.extxyz", min_dft_frames=5, replay_frames=4,
+                                   train=TrainConfig(preset="tiny", name="ft", epochs=1, r_max_ang=4.0, batch_size=4,
+                                                     lr=0.001, stage_two=False)),
+        "dft_check": DftCheckConfig(dft_data=tmp_path / "dft.extxyz", neb_dirs=[], compare_with={"v1": "bundled-v1"})})
+    tuned = make_bundled(tmp_path / "out2", tmp_path / "work", ft_cfg)
+    assert tuned["sha256"] != manifest["sha256"] and tuned["finetune"]["n_dft_frames"] == 12
+    assert tuned["finetune"]["n_dft_frames_left_out"] == 4 and tuned["finetune"]["n_replay_frames"] == 4
+    assert set(tuned["dft"]["models"]) == {"new", "v1"} and tuned["dft"]["models"]["new"]["frames"]["n_frames"] == 4
+    card = (tmp_path / "out2" / "MODEL_CARD.md").read_text()
+    assert "## Fine-tuning on DFT" in card and "## Against PBE" in card and "| v1 | 4 |" in card
+    # the teacher's test frames are scored on the DFT reference, where the fine-tuned model's E0s now sit
+    shifted = read(tmp_path / "work" / "finetune" / "test_on_dft_reference.extxyz", index=":")
+    offsets = tuned["finetune"]["reference_fit"]["offsets_ev"]
+    first = read(tmp_path / "work" / "test.extxyz", index=0)
+    assert shifted[0].info["REF_energy"] == pytest.approx(
+        first.info["REF_energy"] + sum(offsets[s] for s in first.get_chemical_symbols()), abs=1e-5)
+
 
 def test_the_sampler_drives_the_recipes_and_the_teacher_labels(tmp_path, tiny_mace_path, monkeypatch):
     """With ``sampler`` set, the recipes' MD/relaxations run on it and every label comes from the teacher."""

@@ -34,6 +34,8 @@ from ..potentials.mace_backend import sha256_file
 from ..provenance import provenance, utc_now
 from .checks import lattice_check, md_speed, md_stability
 from .dataset import DatasetConfig, generate_configurations
+from .dft_comparison import compare_to_dft
+from .finetune import FinetuneConfig, finetune_on_dft, shift_reference
 from .evaluate import evaluate_errors, parity_figure
 from .label import isolated_atom_energies, label_frames, read_labelled
 from .train import TRAIN_PRESETS, TrainConfig, train_model
@@ -42,6 +44,19 @@ __all__ = ["BundledConfig", "make_bundled", "write_model_card", "model_card_text
            "MODEL_CARD_NOTES"]
 
 logger = logging.getLogger(__name__)
+
+
+class DftCheckConfig(StrictModel):
+    """The model card's comparison against DFT (:func:`~tfbsim.workflows.training.dft_comparison.compare_to_dft`).
+
+    ``compare_with`` names the models shown beside the new one (e.g. ``{"v1": "bundled-v1"}``).
+    """
+
+    dft_data: Path = Path("workflows/training/datasets/pbe-v1/pbe.extxyz")
+    neb_dirs: list[Path] = [Path("workflows/training/datasets/pbe-v1/neb_li3po4"),
+                            Path("workflows/training/datasets/pbe-v1/neb_li2po2n")]
+    split: str = "test"
+    compare_with: dict[str, str] = {"v1": "bundled-v1"}
 
 
 class BundledConfig(StrictModel):
@@ -59,6 +74,10 @@ class BundledConfig(StrictModel):
                                      batch_size=8, dtype="float32", seed=1, stress_weight=10.0,
                                      pair_repulsion=True, mace_args={"swa_stress_weight": 10.0})
     e0s: Literal["teacher", "average"] = "teacher"  # teacher: the teacher's isolated-atom energies (see TrainConfig)
+    #: Fine-tuning of the distilled model on DFT frames (``None``: the distilled model is the result).
+    finetune: FinetuneConfig | None = None
+    #: Comparison against held-out DFT frames and Li-hop paths (``None``: skipped).
+    dft_check: DftCheckConfig | None = None
     stability_time_ps: float = 10.0
     stability_temperature_k: float = 1500.0
     speed_sizes: list[int] = [200, 1000]
@@ -77,6 +96,16 @@ def potential_sampler_record(spec: str) -> dict[str, Any]:
     """Spec and sha256 of the potential that drove the recipes' MD (recorded in the manifest)."""
     calc = load_potential(spec, device="cpu", dtype="float32")
     return {"spec": spec, "sha256": calc.parameters.get("sha256")}
+
+
+def _finetune_record(finetuned: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the manifest keeps of a fine-tuning run: counts, reference fit, E0s, training size and time."""
+    if finetuned is None:
+        return None
+    record = {k: v for k, v in finetuned.items() if k not in ("train", "provenance", "model")}
+    record.update(n_train=finetuned["train"]["n_train"], n_valid=finetuned["train"]["n_valid"],
+                  wall_s=finetuned["train"]["wall_s"], command=finetuned["train"]["command"])
+    return record
 
 
 def _split_test(data: Path, work: Path, fraction: float, seed: int) -> tuple[Path, Path]:
@@ -154,17 +183,39 @@ def make_bundled(
     summary_path = work / "model" / "train_summary.json"
     summary = read_json(summary_path) if summary_path.exists() else train_model(trainval, work / "model", train_cfg, progress=progress)
     model_path = Path(summary["model"])
+    stage_dir, finetuned = work, None
+    if config.finetune is not None:  # from here on, the fine-tuned model; its results go to <work>/finetune/
+        stage_dir = work / "finetune"
+        finetuned = finetune_on_dft(model_path, trainval, stage_dir, config.finetune, progress=progress)
+        model_path = Path(finetuned["model"])
+        # the teacher's test frames on the DFT reference (the offsets the fine-tuning applied to its replay)
+        from ase.io import write
 
-    eval_path = work / "evaluation.json"
+        offsets = finetuned["reference_fit"]["offsets_ev"]
+        test = stage_dir / "test_on_dft_reference.extxyz"
+        write(test, [shift_reference(a, offsets) for a in read_labelled(work / "test.extxyz")], format="extxyz")
+
+    eval_path = stage_dir / "evaluation.json"
     if eval_path.exists():
         errors = read_json(eval_path)
     else:
         errors = evaluate_errors(model_path, test, progress=progress)
-        parity_figure(errors, work / "parity.png")
+        parity_figure(errors, stage_dir / "parity.png")
         errors.pop("parity")
         write_json(eval_path, errors)
 
-    checks_path = work / "checks.json"
+    dft = None
+    if config.dft_check is not None:
+        dft_path = stage_dir / "dft_comparison.json"
+        if dft_path.exists():
+            dft = read_json(dft_path)
+        else:
+            chk = config.dft_check
+            dft = compare_to_dft({"new": str(model_path), **chk.compare_with}, chk.dft_data, list(chk.neb_dirs),
+                                 split=chk.split, progress=progress)
+            write_json(dft_path, dft)
+
+    checks_path = stage_dir / "checks.json"
     if checks_path.exists():
         checks = read_json(checks_path)
     else:
@@ -192,6 +243,8 @@ def make_bundled(
         "train": {k: summary[k] for k in ("n_train", "n_valid", "elements", "wall_s", "command")},
         "test": errors,
         "checks": checks,
+        "finetune": _finetune_record(finetuned),
+        "dft": dft,
         "provenance": provenance(config=config, seed=config.seed, started_utc=started),
     }
     write_json(out / "bundled.json", manifest)
@@ -253,6 +306,60 @@ def _note_fields(manifest: dict[str, Any], lipon_f: float | None) -> dict[str, A
     }
 
 
+def _finetune_section(ft: dict[str, Any] | None, config: BundledConfig) -> list[str]:
+    if not ft or config.finetune is None:
+        return []
+    cfg = config.finetune
+    fit = ft["reference_fit"]
+    return [
+        "## Fine-tuning on DFT",
+        f"From the distilled model (mace `--foundation_model`, all its elements kept) on the {ft['n_dft_frames']} "
+        f"DFT frames of split `{ft['train_split']}` of `{ft['dft_data']}` (config_weight {cfg.dft_weight:g}; the "
+        f"{ft['n_dft_frames_left_out']} other frames never trained on) plus {ft['n_replay_frames']} replayed teacher "
+        f"frames; {cfg.train.epochs} epochs, lr {cfg.train.lr:g}, {ft['n_train']} train / {ft['n_valid']} validation "
+        f"frames, {ft['wall_s'] / 3600:.2f} h.",
+        "Reference energies: the DFT and teacher energies differ by a constant per element, fitted on the DFT "
+        "training frames (E_DFT − E_model = Σ n_el ΔE_el): " + ", ".join(
+            f"{k} {v:+.3f}" for k, v in fit["offsets_ev"].items()) + f" eV; residual {fit['residual_rmse_mev_atom']:.1f} "
+        "meV/atom (what the fine-tuning had to learn). The E0s and the replayed energies were moved by them.",
+        "",
+    ]
+
+
+def _dft_section(dft: dict[str, Any] | None) -> list[str]:
+    """Markdown of :func:`compare_to_dft`'s record: every model on the held-out DFT frames and the Li-hop paths."""
+    if not dft:
+        return []
+    tg = dft["targets"]
+    counts = dft["data"]["frames_per_split"]
+    lines = ["## Against PBE (CP2K): held-out DFT frames and Li-hop barriers",
+             f"`{dft['data']['file']}`: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+             + f" frames labelled; compared on split `{dft['data']['split_compared']}` (never trained on). Targets: "
+             f"s_Li {tg['s_li'][0]}–{tg['s_li'][1]}, Li force RMSE ≤ {tg['forces_rmse_li_mev_ang']:g} meV/Å, all "
+             f"≤ {tg['forces_rmse_mev_ang']:g} meV/Å, barriers within {tg['neb_barrier_abs_diff_ev']} eV.", "",
+             "| model | frames | s_Li | s_P | s_O | s_N | F RMSE Li (meV/Å) | F RMSE all (meV/Å) | "
+             "E RMSE, offsets fitted (meV/atom) | stress RMSE (GPa) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rec in dft["models"].items():
+        f = rec["frames"]
+        if f is None:
+            lines.append(f"| {name} | 0 | – | – | – | – | – | – | – | – |")
+            continue
+        sl, fe = f["force_slope_per_element"], f["forces_rmse_mev_ang_per_element"]
+        lines.append(f"| {name} | {f['n_frames']} | " + " | ".join(_fmt(sl.get(el), 3) for el in ("Li", "P", "O", "N"))
+                     + f" | {_fmt(fe.get('Li'), 0)} | {_fmt(f['forces_rmse_mev_ang'], 0)} | "
+                     f"{_fmt(f['energy_rmse_offset_fitted_mev_atom'])} | {_fmt(f['stress_rmse_gpa'], 2)} |")
+    lines += ["", "| path | model | model barrier (eV) | PBE barrier (eV) | model − PBE (eV) |", "|---|---|---|---|---|"]
+    for name, rec in dft["models"].items():
+        for n in rec["neb"]:
+            if n["status"] != "compared":
+                lines.append(f"| {n['path']} | {name} | – | PBE labels {n['n_labelled']}/{n['n_images']} images | – |")
+            else:
+                lines.append(f"| {n['path']} | {name} | {n['barrier_model_ev']:.3f} | {n['barrier_dft_ev']:.3f} | "
+                             f"{n['barrier_diff_ev']:+.3f} |")
+    return lines + [""]
+
+
 def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: BundledConfig,
                      notes: str | os.PathLike | None = MODEL_CARD_NOTES) -> None:
     """Write MODEL_CARD.md: :func:`model_card_text` of the manifest, atomically."""
@@ -286,7 +393,11 @@ def model_card_text(manifest: dict[str, Any], config: BundledConfig,
         f"channels, L = {arch['max_L']}, correlation {arch['correlation']}, "
         f"r_max {tr.r_max_ang} Å{', ZBL pair repulsion' if tr.pair_repulsion else ''}) distilled from **{manifest['teacher']['spec']}** "
         f"(version {manifest['teacher'].get('version')}) on configurations built by tfbsim itself. "
-        f"File `{manifest['file']}`, {manifest['size_bytes'] / 1e6:.2f} MB, sha256 `{manifest['sha256']}`.",
+        f"File `{manifest['file']}`, {manifest['size_bytes'] / 1e6:.2f} MB, sha256 `{manifest['sha256']}`."
+        + (f" Then fine-tuned on {manifest['finetune']['n_dft_frames']} DFT frames (below)." if manifest.get("finetune")
+           else "")
+        + (f" Sampled with `{manifest['sampler']['spec']}` (recipes' MD and relaxation paths), labelled by the teacher."
+           if manifest.get("sampler") else ""),
         "",
         "## Intended use and limits",
         "- **Use:** demos, tests, quick screening of Li–P–O–N–S–Co structures and interfaces on a laptop CPU.",
@@ -344,6 +455,8 @@ def model_card_text(manifest: dict[str, Any], config: BundledConfig,
           f"{', '.join(f'{x:.3f}' for x in v['teacher_abc_ang'])} | {', '.join(f'{x:+.2f}' for x in v['diff_pct'])} |"
           for k, v in checks["lattice"].items() if isinstance(v, dict)],
         "",
+        *_finetune_section(manifest.get("finetune"), config),
+        *_dft_section(manifest.get("dft")),
         "## Reproduce",
         "`make model` (= `tfbsim train make-bundled --out workflows/potentials/models --work model_work`); every stage "
         "resumes from `model_work/`.",

@@ -1,0 +1,71 @@
+"""Model-vs-DFT comparison: slopes and barriers on labels whose answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read, write
+
+from tfbsim.workflows.potentials.factory import load_potential
+from tfbsim.workflows.training.dft_comparison import compare_to_dft, neb_barrier_comparison
+from tfbsim.workflows.training.label import frame_id
+
+
+def _cell(rng, shift=0.0):
+    symbols = ["Li"] * 6 + ["P"] * 2 + ["O"] * 6 + ["N"]
+    grid = np.array([[i, j, k] for i in range(3) for j in range(3) for k in range(2)], dtype=float)[: len(symbols)]
+    pos = grid * [2.6, 2.6, 3.5] + rng.normal(0, 0.1, (len(symbols), 3))
+    pos[0, 0] += shift
+    return Atoms(symbols, positions=pos, cell=[7.8, 7.8, 7.0], pbc=True)
+
+
+def _label(atoms, calc, *, force_scale=1.0, extra_ev=0.0):
+    probe = atoms.copy()
+    probe.calc = calc
+    atoms = atoms.copy()
+    atoms.info["REF_energy"] = probe.get_potential_energy() + 1000.0 + extra_ev  # another reference: +1000 eV
+    atoms.arrays["REF_forces"] = probe.get_forces() * force_scale
+    atoms.info["frame_id"] = frame_id(atoms)
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_mace_path):
+    return load_potential(str(tiny_mace_path), device="cpu", dtype="float64")
+
+
+def test_slopes_and_barriers_come_out_as_built(tmp_path, tiny, tiny_mace_path):
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(8):  # "DFT" forces 1/0.8 of the model's: every element's slope is 0.8
+        atoms = _label(_cell(rng), tiny, force_scale=1.25)
+        atoms.info["split"] = "test" if i % 2 else "train"
+        frames.append(atoms)
+    (tmp_path / "neb").mkdir()  # the images as the labelling reads them (positions rounded by the file)
+    write(tmp_path / "neb" / "images.extxyz", [_cell(np.random.default_rng(1), shift=0.2 * k) for k in range(5)])
+    images = read(tmp_path / "neb" / "images.extxyz", index=":")
+    bump = [0.0, 0.1, 0.3, 0.1, 0.0]  # the DFT profile = the model's + this: barrier differs by what it adds
+    labelled = [_label(a, tiny, force_scale=1.25, extra_ev=b) for a, b in zip(images, bump, strict=True)]
+    for a in labelled:
+        a.info["split"] = "test"
+    write(tmp_path / "dft.extxyz", frames + labelled, format="extxyz")
+
+    out = compare_to_dft({"tiny": str(tiny_mace_path)}, tmp_path / "dft.extxyz", [tmp_path / "neb"])
+    errors = out["models"]["tiny"]["frames"]
+    assert out["data"]["frames_per_split"] == {"train": 4, "test": 9} and errors["n_frames"] == 9
+    assert all(s == pytest.approx(0.8, abs=1e-5) for s in errors["force_slope_per_element"].values())
+    assert errors["energy_rmse_offset_fitted_mev_atom"] is None  # one composition: the offsets are not separable
+    neb = out["models"]["tiny"]["neb"][0]
+    model = [0.0]
+    for a in images[1:]:
+        pa, p0 = a.copy(), images[0].copy()
+        pa.calc = p0.calc = tiny
+        model.append(pa.get_potential_energy() - p0.get_potential_energy())
+    dft = [m + b for m, b in zip(model, bump, strict=True)]
+    assert neb["status"] == "compared" and neb["barrier_model_ev"] == pytest.approx(max(model), abs=1e-5)
+    assert neb["barrier_dft_ev"] == pytest.approx(max(dft), abs=1e-5)
+    assert neb["barrier_diff_ev"] == pytest.approx(max(model) - max(dft), abs=1e-5)
+
+    partial = neb_barrier_comparison(str(tiny_mace_path), frames + labelled[:-1], tmp_path / "neb")
+    assert partial == {"path": "neb", "n_images": 5, "n_labelled": 4, "status": "incomplete"}

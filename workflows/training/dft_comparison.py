@@ -1,0 +1,108 @@
+"""Models against held-out DFT frames and Li-hop barriers: the numbers of the model card's "against PBE" section.
+
+For each model (the new one and, beside it, the ones it replaces):
+
+* on the DFT frames of the ``test`` split (never trained on): force slope per element s_X (s_Li < 1: the
+  softening of universal potentials), force RMSE per element and overall, energy RMSE after a per-element
+  reference shift (models and CP2K use different atomic references), stress RMSE;
+* along each Li-hop path (:mod:`tfbsim.workflows.protocols.li_hop_neb`: ``images.extxyz``): the barrier
+  max_i E_i − E_0 of the model and of DFT on *the same images* (single points; the path is not re-relaxed), once
+  every image carries a DFT label (matched by :func:`~tfbsim.workflows.training.label.frame_id`).
+
+The issue's targets are stated beside the values (``targets``); nothing here is fitted to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from .evaluate import evaluate_errors
+from .label import frame_id, read_labelled
+
+__all__ = ["neb_barrier_comparison", "compare_to_dft", "DFT_TARGETS"]
+
+logger = logging.getLogger(__name__)
+
+#: Targets of the potential issue (held-out PBE LiPON frames; barriers along the same path).
+DFT_TARGETS = {"s_li": (0.95, 1.05), "forces_rmse_li_mev_ang": 100.0, "forces_rmse_mev_ang": 150.0,
+               "neb_barrier_abs_diff_ev": 0.05}
+
+
+def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | os.PathLike, *,
+                           dtype: str = "float64") -> dict[str, Any]:
+    """Barrier of ``model`` and of DFT along the images of one Li-hop path (see module docstring).
+
+    Returns
+    -------
+    dict
+        ``status`` (``compared`` or ``incomplete``), ``n_images``, ``n_labelled``; when compared also
+        ``barrier_model_ev``, ``barrier_dft_ev``, ``barrier_diff_ev``, ``delta_e_model_ev``, ``delta_e_dft_ev``
+        and both energy profiles (eV, relative to the first image).
+    """
+    from ase.io import read
+
+    from ..potentials.factory import load_potential
+
+    images = read(Path(neb_dir) / "images.extxyz", index=":")
+    labelled = {a.info.get("frame_id"): a for a in dft_frames}
+    ids = [frame_id(a) for a in images]
+    n_labelled = sum(i in labelled for i in ids)
+    out: dict[str, Any] = {"path": Path(neb_dir).name, "n_images": len(images), "n_labelled": n_labelled}
+    if n_labelled < len(images):
+        return {**out, "status": "incomplete"}
+    calc = load_potential(model, device="cpu", dtype=dtype)
+    model_e = []
+    for atoms in images:
+        probe = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        probe.calc = calc
+        model_e.append(probe.get_potential_energy())
+    dft_e = [float(labelled[i].info["REF_energy"]) for i in ids]
+    rel_m = [e - model_e[0] for e in model_e]
+    rel_d = [e - dft_e[0] for e in dft_e]
+    return {**out, "status": "compared", "barrier_model_ev": max(rel_m), "barrier_dft_ev": max(rel_d),
+            "barrier_diff_ev": max(rel_m) - max(rel_d), "delta_e_model_ev": rel_m[-1], "delta_e_dft_ev": rel_d[-1],
+            "profile_model_ev": rel_m, "profile_dft_ev": rel_d}
+
+
+def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs: list[str | os.PathLike], *,
+                   split: str = "test", progress: bool = False) -> dict[str, Any]:
+    """Every model against the DFT ``split`` frames and the Li-hop paths (module docstring).
+
+    Parameters
+    ----------
+    models
+        ``{name: factory spec}``, e.g. ``{"v2": "model.model", "v1": "bundled-v1"}``.
+    dft_data
+        Labelled DFT extxyz with ``info["split"]``.
+    neb_dirs
+        Folders with ``images.extxyz`` of Li-hop paths.
+
+    Returns
+    -------
+    dict
+        ``data`` (file, frames per split), ``targets``, and per model: ``frames`` (errors on the split: counts,
+        RMSEs, ``force_slope_per_element``, ``forces_rmse_mev_ang_per_element``,
+        ``energy_rmse_offset_fitted_mev_atom``, ``per_config_type``) and ``neb`` (one record per path).
+    """
+    frames = read_labelled(dft_data)
+    splits: dict[str, int] = {}
+    for atoms in frames:
+        key = str(atoms.info.get("split"))
+        splits[key] = splits.get(key, 0) + 1
+    out: dict[str, Any] = {"data": {"file": str(dft_data), "frames_per_split": splits, "split_compared": split},
+                           "targets": DFT_TARGETS, "models": {}}
+    for name, spec in models.items():
+        errors = evaluate_errors(spec, frames, split=split, progress=progress) if splits.get(split) else None
+        if errors is not None:
+            errors.pop("parity")
+        neb = [neb_barrier_comparison(spec, frames, d) for d in neb_dirs]
+        out["models"][name] = {"spec": spec, "frames": errors, "neb": neb}
+        if errors is not None:
+            logger.info("%s vs DFT (%d %s frames): s_Li %.3f, F RMSE %.0f meV/Å", name, errors["n_frames"], split,
+                        errors["force_slope_per_element"].get("Li") or float("nan"), errors["forces_rmse_mev_ang"])
+    return out
