@@ -232,3 +232,41 @@ def train_evaluate_cmd(
     _write_json(json_out, errors)
     _say(ctx, f"{errors['n_frames']} frames: E RMSE {errors['energy_rmse_mev_atom']:.1f} meV/atom, "
               f"F RMSE {errors['forces_rmse_mev_ang']:.0f} meV/Å")
+
+
+@train_app.command("compare-dft")
+def train_compare_dft_cmd(
+    ctx: typer.Context,
+    models: Annotated[list[str], typer.Argument(help="Models as NAME=SPEC (or SPEC), e.g. v2=model.model v1=bundled-v1.")],
+    data: Annotated[Path, typer.Option("--data", help="Labelled DFT extxyz with info split.")] = Path(
+        "workflows/training/datasets/pbe-v1/pbe.extxyz"),
+    neb: Annotated[Optional[list[Path]], typer.Option("--neb", help="Li-hop folder with images.extxyz (repeatable).")] = None,
+    split: Annotated[str, typer.Option("--split", help="Frames compared (never trained on).")] = "test",
+    json_out: JsonOpt = None,
+) -> None:
+    """Models against held-out DFT frames (s_X, force/energy/stress RMSE) and Li-hop barriers on the same images."""
+    from ..errors import ConfigError
+    from ..workflows.training.dft_comparison import compare_to_dft
+
+    named = {}
+    for item in models:
+        name, _, spec = item.partition("=") if "=" in item else (item, "", item)
+        if not name or not spec or name in named:
+            raise ConfigError(f"model {item!r}: give NAME=SPEC with a unique name (e.g. v1=bundled-v1)")
+        named[name] = spec
+    if not data.is_file():
+        raise ConfigError(f"--data {data}: no such file; label frames with `make pbe-data` or give the path")
+    for d in neb or []:
+        if not (d / "images.extxyz").is_file():
+            raise ConfigError(f"--neb {d}: no images.extxyz there; make the path with `tfbsim neb`")
+    result = compare_to_dft(named, data, list(neb or []), split=split, progress=not _quiet(ctx))
+    _write_json(json_out, result)
+    for name, rec in result["models"].items():
+        f = rec["frames"]
+        barriers = "; ".join(f"{n['path']} {n['barrier_model_ev']:.3f} vs PBE {n['barrier_dft_ev']:.3f} eV"
+                             if n["status"] == "compared" else f"{n['path']}: PBE {n['n_labelled']}/{n['n_images']}"
+                             for n in rec["neb"])
+        line = (f"{name}: no {split} frames" if f is None else
+                f"{name}: {f['n_frames']} {split} frames, s_Li {f['force_slope_per_element'].get('Li', float('nan')):.3f}, "
+                f"F RMSE {f['forces_rmse_mev_ang']:.0f} meV/Å (Li {f['forces_rmse_mev_ang_per_element'].get('Li', float('nan')):.0f})")
+        _say(ctx, line + (f"; {barriers}" if barriers else ""))

@@ -118,6 +118,12 @@ CASES = [
      "cu.extxyz"),
     pytest.param("train evaluate {d}/nope.model --data {d}/truncated.extxyz --json {d}/o.json", "truncated.extxyz",
                  id="train-evaluate-truncated"),
+    ("train-compare-dft-nodata", "train compare-dft v1=emt --data {d}/nope.extxyz --json {d}/o.json", "nope.extxyz"),
+    ("train-compare-dft-noneb", "train compare-dft v1=emt --data {d}/cu.extxyz --neb {d} --json {d}/o.json",
+     "images.extxyz"),
+    ("train-compare-dft-names", "train compare-dft a=emt a=lj --data {d}/cu.extxyz --json {d}/o.json", "a=lj"),
+    ("train-make-bundled-key", "train make-bundled --config {d}/demo_unknown.yaml --work {d}/w --out {d}/m",
+     "demo_unknown.yaml"),
 ]
 
 
