@@ -1,0 +1,59 @@
+"""The committed PBE dataset is what its card says: every label traceable to a source frame and its split."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from ase.io import read
+
+from tfbsim.workflows.training.label import frame_id, read_labelled
+
+DATASET = Path(__file__).resolve().parents[2] / "workflows" / "training" / "datasets" / "pbe-v1"
+
+
+@pytest.fixture(scope="module")
+def sources():
+    frames = read(DATASET / "frames.extxyz", index=":")
+    for neb in sorted(DATASET.glob("neb_*/images.extxyz")):
+        frames += read(neb, index=":")
+    return {frame_id(a): a for a in frames}
+
+
+def test_split_is_fixed_before_labelling_and_holds_out_a_quarter(sources):
+    frames = read(DATASET / "frames.extxyz", index=":")
+    by_type: dict[str, Counter] = {}
+    for a in frames:
+        by_type.setdefault(a.info["config_type"], Counter())[a.info["split"]] += 1
+    for ctype, counts in by_type.items():
+        assert set(counts) <= {"train", "test"}, ctype
+        if sum(counts.values()) >= 4:
+            assert counts["test"] >= sum(counts.values()) // 4, (ctype, counts)
+    neb = [a for a in sources.values() if str(a.info["config_type"]).startswith("neb_")]
+    assert neb and all(a.info["split"] == "test" for a in neb)
+    test = sum(a.info["split"] == "test" for a in sources.values())
+    assert test >= 25 and len(sources) >= 100
+
+
+def test_every_label_comes_from_a_source_frame_with_the_same_split(sources):
+    labelled = read_labelled(DATASET / "pbe.extxyz")
+    ids = [a.info["frame_id"] for a in labelled]
+    assert len(ids) == len(set(ids)), "a frame is labelled twice"
+    for a in labelled:
+        src = sources[a.info["frame_id"]]  # KeyError: a label without its source frame
+        assert frame_id(a) == a.info["frame_id"]
+        assert a.info["split"] == src.info["split"] and a.info["config_type"] == src.info["config_type"]
+        assert len(a.arrays["REF_forces"]) == len(a) and len(a.info["REF_stress"]) == 6
+
+
+def test_card_counts_and_settings_match_the_file():
+    labelled = read_labelled(DATASET / "pbe.extxyz")
+    card = json.loads((DATASET / "pbe.extxyz.card.json").read_text())
+    assert card["n_frames"] == len(labelled) and card["n_atoms"] == sum(len(a) for a in labelled)
+    assert card["frames_per_split"] == dict(Counter(a.info["split"] for a in labelled))
+    assert card["frames_per_config_type"] == dict(Counter(a.info["config_type"] for a in labelled))
+    settings = card["teacher"]["settings"]  # production level chosen by the cutoff check (README of the dataset)
+    assert (settings["functional"], settings["basis"], settings["cutoff_ry"], settings["rel_cutoff_ry"]) == (
+        "PBE", "DZVP-MOLOPT-SR-GTH", 600.0, 60.0)
