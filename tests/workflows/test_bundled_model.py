@@ -32,16 +32,21 @@ def test_manifest_matches_the_file_and_the_card():
     assert manifest["sha256"] in card and "CHGNet" in card.replace("chgnet", "CHGNet")
 
 
+def _tampered_copy(folder, manifest_name):
+    """A models folder holding ``manifest_name`` and its model file with the last byte flipped."""
+    manifest = json.loads((BUNDLED_DIR / manifest_name).read_text())
+    folder.mkdir()
+    data = bytearray((BUNDLED_DIR / manifest["file"]).read_bytes())
+    data[-1] ^= 0xFF
+    (folder / manifest["file"]).write_bytes(bytes(data))
+    (folder / manifest_name).write_text(json.dumps(manifest))
+    return folder
+
+
 def test_a_tampered_file_is_refused(tmp_path, monkeypatch):
     from tfbsim.workflows.potentials import factory as potentials
 
-    manifest = json.loads((BUNDLED_DIR / "bundled.json").read_text())
-    fake_dir = tmp_path / "models"
-    fake_dir.mkdir()
-    data = bytearray((BUNDLED_DIR / manifest["file"]).read_bytes())
-    data[-1] ^= 0xFF
-    (fake_dir / manifest["file"]).write_bytes(bytes(data))
-    (fake_dir / "bundled.json").write_text(json.dumps(manifest))
+    fake_dir = _tampered_copy(tmp_path / "models", "bundled.json")
     monkeypatch.setattr(potentials, "BUNDLED_DIR", fake_dir)
     monkeypatch.setattr(potentials, "_BUNDLED_MANIFEST", fake_dir / "bundled.json")
     with pytest.raises(PotentialError, match="sha256"):
@@ -57,13 +62,8 @@ def test_earlier_versions_load_under_their_own_name(tmp_path, monkeypatch):
     assert calc.parameters["spec"] == "bundled-v1" and "bundled-v1" in potentials.bundled_versions()
     with pytest.raises(ModelNotFoundError, match=r"no bundled model named 'bundled-v9'.*known: bundled, bundled-v1"):
         load_potential("bundled-v9")
-    fake_dir = tmp_path / "models"  # a named version is sha256-checked like the default
-    fake_dir.mkdir()
-    data = bytearray((BUNDLED_DIR / v1["file"]).read_bytes())
-    data[-1] ^= 0xFF
-    (fake_dir / v1["file"]).write_bytes(bytes(data))
-    (fake_dir / "bundled-v1.json").write_text(json.dumps(v1))
-    monkeypatch.setattr(potentials, "BUNDLED_DIR", fake_dir)
+    # a named version is sha256-checked like the default
+    monkeypatch.setattr(potentials, "BUNDLED_DIR", _tampered_copy(tmp_path / "models", "bundled-v1.json"))
     with pytest.raises(PotentialError, match="sha256"):
         load_potential("bundled-v1")
 
