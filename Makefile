@@ -58,10 +58,11 @@ pbe-data: setup
 	@test -f $(PBE_DIR)/frames.extxyz || $(VENV)/bin/tfbsim train dft-frames -o $(PBE_DIR)/frames.extxyz
 	@for c in li3po4 li2po2n; do test -f $(PBE_DIR)/neb_$$c/neb.json || \
 		$(VENV)/bin/tfbsim neb $$c --out $(PBE_DIR)/neb_$$c --images 5 --device cpu --dtype float64 || exit 1; done
+	for c in li2po2n li3po4; do $(VENV)/bin/tfbsim train label $(PBE_DIR)/neb_$$c/images.extxyz \
+		-o $(PBE_DIR)/pbe.extxyz --method cp2k --threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) \
+		--timeout-s 5400 || exit 1; done
 	$(VENV)/bin/tfbsim train label $(PBE_DIR)/frames.extxyz -o $(PBE_DIR)/pbe.extxyz --method cp2k \
 		--threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) --timeout-s 5400
-	for c in li3po4 li2po2n; do $(VENV)/bin/tfbsim train label $(PBE_DIR)/neb_$$c/images.extxyz \
-		-o $(PBE_DIR)/pbe.extxyz --method cp2k --threads $(CP2K_THREADS) --timeout-s 5400 || exit 1; done
 
 SEVENN_VENV ?= .venv-sevenn
 SEVENN_STAMP := $(SEVENN_VENV)/.installed
