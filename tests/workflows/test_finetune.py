@@ -87,6 +87,12 @@ def test_finetune_trains_on_the_train_split_only_and_moves_the_e0s(tmp_path, tin
     base, tuned = model_e0s(tiny_mace_path), model_e0s(out["model"])
     for el in base:
         assert tuned[el] == pytest.approx(base[el] + HIDDEN.get(el, 0.0), abs=1e-4)
-    with pytest.raises(ConfigError, match=r"10 frames of split 'train' are labelled; fine-tuning needs at least 20"):
+    again = finetune_on_dft(tiny_mace_path, tmp_path / "replay.extxyz", tmp_path / "ft", cfg)  # resumes: same model
+    assert again["model"] == out["model"] and again["dft_frames_sha1"] == out["dft_frames_sha1"]
+    dft[0].info["split"] = "train"  # the DFT set grew: the old fine-tuning is stale, refused with the way out
+    write(tmp_path / "dft.extxyz", dft, format="extxyz")
+    with pytest.raises(ConfigError, match=r"fine-tuned on 10 DFT frames, but .* now has 11 .* remove"):
+        finetune_on_dft(tiny_mace_path, tmp_path / "replay.extxyz", tmp_path / "ft", cfg)
+    with pytest.raises(ConfigError, match=r"11 frames of split 'train' are labelled; fine-tuning needs at least 20"):
         finetune_on_dft(tiny_mace_path, None, tmp_path / "ft2", cfg.model_copy(update={"min_dft_frames": 20}))
     assert not (tmp_path / "ft2").exists()

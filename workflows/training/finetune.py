@@ -126,6 +126,19 @@ def model_e0s(model_path: str | os.PathLike) -> dict[str, float]:
     return {chemical_symbols[int(z)]: float(e) for z, e in zip(model.atomic_numbers.tolist(), energies[0], strict=True)}
 
 
+def _frames_digest(frames: list[Atoms]) -> str:
+    """sha1 over the frames' identities (:func:`~.label.frame_id`) and labels: which DFT data a run used."""
+    import hashlib
+
+    from .label import frame_id
+
+    h = hashlib.sha1()
+    for atoms in frames:
+        h.update(frame_id(atoms).encode())
+        h.update(np.float64(atoms.info["REF_energy"]).tobytes())
+    return h.hexdigest()
+
+
 def shift_reference(atoms: Atoms, offsets: dict[str, float]) -> Atoms:
     """A copy whose ``REF_energy`` is moved by Σ_atoms ΔE_element (eV; elements without an offset: 0)."""
     atoms = atoms.copy()
@@ -168,11 +181,17 @@ def finetune_on_dft(base_model: str | os.PathLike, replay_data: str | os.PathLik
                           "`make pbe-data` first")
     record_path = work / "finetune.json"
     summary_path = work / "model" / "train_summary.json"
-    if record_path.exists() and summary_path.exists():
+    digest = _frames_digest(dft)
+    if record_path.exists():
         from ...structures.io import read_json
 
         record = read_json(record_path)
-        return {**record, "train": read_json(summary_path), "model": read_json(summary_path)["model"]}
+        if record.get("dft_frames_sha1") != digest:
+            raise ConfigError(f"{work}: fine-tuned on {record.get('n_dft_frames')} DFT frames, but {config.dft_data} "
+                              f"now has {len(dft)} of split {config.train_split!r} (or other ones); remove {work} "
+                              "to fine-tune again on the current data")
+        if summary_path.exists():
+            return {**record, "train": read_json(summary_path), "model": read_json(summary_path)["model"]}
     work.mkdir(parents=True, exist_ok=True)
     started = utc_now()
     base = load_potential(str(base_model), device="cpu", dtype="float64")
@@ -211,6 +230,7 @@ def finetune_on_dft(base_model: str | os.PathLike, replay_data: str | os.PathLik
     record = {
         "base_model": str(base_model), "dft_data": str(config.dft_data), "train_split": config.train_split,
         "n_dft_frames": len(dft), "n_dft_frames_left_out": len(all_dft) - len(dft), "n_replay_frames": n_replay,
+        "dft_frames_sha1": digest,
         "reference_fit": fit, "e0s_ev": e0s,
         "provenance": provenance(config=config, seed=config.seed, started_utc=started),
     }
