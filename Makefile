@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.tfbsim-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow test-all bench model pbe-data sevenn-env clean help
+.PHONY: setup demo test test-slow test-all bench model model-v2 pbe-data sevenn-env clean help
 
 help:
 	@echo "make demo       build -> MD -> analysis on the bundled model; report in $(DEMO_OUT)/"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-slow  the long physics validation (minutes to an hour)"
 	@echo "make bench      benchmarks; results go to BENCHMARKS.md"
 	@echo "make model      re-create the bundled MACE model (hours on 2 CPU cores)"
+	@echo "make model-v2   the v2 candidate: SevenNet-l3i5 distillation + PBE fine-tuning (needs sevenn-env, pbe-data)"
 	@echo "make pbe-data   PBE (CP2K) labels of the DFT frames, resumable (hours; needs apt-get install cp2k)"
 	@echo "make sevenn-env the separate environment of the SevenNet teacher ($(SEVENN_VENV))"
 
@@ -51,6 +52,7 @@ bench: setup
 model: setup
 	$(VENV)/bin/tfbsim train make-bundled --out workflows/potentials/models --work model_work
 
+
 PBE_DIR      ?= workflows/training/datasets/pbe-v1
 CP2K_THREADS ?= 1
 CP2K_WORKERS ?= 1
@@ -76,3 +78,10 @@ sevenn-env: $(SEVENN_STAMP)
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build dist *.egg-info
+
+# Potential v2 (candidate until its card against PBE is complete): SevenNet-l3i5 distillation, then fine-tuning on
+# the PBE frames of pbe-v1; installs into $(V2_WORK)/install, not over the shipped model.
+V2_WORK ?= model_work/v2-distil
+model-v2: setup $(SEVENN_STAMP)
+	$(VENV)/bin/tfbsim train make-bundled --config workflows/training/configs/bundled-v2.yaml \
+		--work $(V2_WORK) --out $(V2_WORK)/install
