@@ -425,6 +425,9 @@ def model_card_text(manifest: dict[str, Any], config: BundledConfig,
         "on the 2-core CPU of the development sandbox.",
         "",
         "## Metrics (held-out test frames, vs the teacher)",
+        *(["(The fine-tuned model is scored against the teacher's test frames with their energies moved onto the DFT "
+           "reference by the fitted per-element offsets; forces and stresses are the teacher's.)", ""]
+          if manifest.get("finetune") else []),
         f"- all: energy RMSE {_fmt(test['energy_rmse_mev_atom'])} meV/atom, force RMSE "
         f"{_fmt(test['forces_rmse_mev_ang'], 0)} meV/Å, stress RMSE {_fmt(test['stress_rmse_gpa'], 2)} GPa "
         f"({test['n_frames']} frames)",
