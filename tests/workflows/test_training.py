@@ -191,6 +191,10 @@ def test_bundled_pipeline_end_to_end(tmp_path, tiny_mace_path, monkeypatch):
     assert tuned["sha256"] != manifest["sha256"] and tuned["finetune"]["n_dft_frames"] == 12
     assert tuned["finetune"]["n_dft_frames_left_out"] == 4 and tuned["finetune"]["n_replay_frames"] == 4
     assert set(tuned["dft"]["models"]) == {"new", "v1"} and tuned["dft"]["models"]["new"]["frames"]["n_frames"] == 4
+    with pytest.raises(ConfigError, match=r"dft_check.dft_data .*nope.extxyz: no such file"):
+        make_bundled(tmp_path / "out3", tmp_path / "work", ft_cfg.model_copy(update={
+            "dft_check": DftCheckConfig(dft_data=tmp_path / "nope.extxyz", neb_dirs=[])}))
+    assert not (tmp_path / "out3").exists()
     card = (tmp_path / "out2" / "MODEL_CARD.md").read_text()
     assert "## Fine-tuning on DFT" in card and "## Against PBE" in card and "| v1 | 4 |" in card
     # the teacher's test frames are scored on the DFT reference, where the fine-tuned model's E0s now sit

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ...errors import ConfigError
 from ...structures.io import read_json, write_json
 from ..config import StrictModel
 from ..potentials.factory import load_potential
@@ -35,8 +36,8 @@ from ..provenance import provenance, utc_now
 from .checks import lattice_check, md_speed, md_stability
 from .dataset import DatasetConfig, generate_configurations
 from .dft_comparison import compare_to_dft
-from .finetune import FinetuneConfig, finetune_on_dft, shift_reference
 from .evaluate import evaluate_errors, parity_figure
+from .finetune import FinetuneConfig, finetune_on_dft, shift_reference
 from .label import isolated_atom_energies, label_frames, read_labelled
 from .train import TRAIN_PRESETS, TrainConfig, train_model
 
@@ -159,6 +160,10 @@ def make_bundled(
         The metrics written into ``bundled.json`` and the model card.
     """
     config = config or BundledConfig()
+    for key, section in (("finetune", config.finetune), ("dft_check", config.dft_check)):
+        if section is not None and not Path(section.dft_data).is_file():  # before any stage runs
+            raise ConfigError(f"{key}.dft_data {section.dft_data}: no such file; label DFT frames first "
+                              "(`make pbe-data`) or give the path")
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     started = utc_now()
@@ -207,10 +212,9 @@ def make_bundled(
     dft = None
     if config.dft_check is not None:
         dft_path = stage_dir / "dft_comparison.json"
-        if dft_path.exists():
-            dft = read_json(dft_path)
-        else:
-            chk = config.dft_check
+        chk = config.dft_check
+        dft = read_json(dft_path) if dft_path.exists() else None
+        if dft is None or dft["data"].get("sha256") != sha256_file(chk.dft_data):  # none yet, or more labels since
             dft = compare_to_dft({"new": str(model_path), **chk.compare_with}, chk.dft_data, list(chk.neb_dirs),
                                  split=chk.split, progress=progress)
             write_json(dft_path, dft)

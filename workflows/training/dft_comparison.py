@@ -94,7 +94,10 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     for atoms in frames:
         key = str(atoms.info.get("split"))
         splits[key] = splits.get(key, 0) + 1
-    out: dict[str, Any] = {"data": {"file": str(dft_data), "frames_per_split": splits, "split_compared": split},
+    from ..potentials.mace_backend import sha256_file
+
+    out: dict[str, Any] = {"data": {"file": str(dft_data), "sha256": sha256_file(Path(dft_data)),
+                                    "frames_per_split": splits, "split_compared": split},
                            "targets": DFT_TARGETS, "models": {}}
     for name, spec in models.items():
         errors = evaluate_errors(spec, frames, split=split, progress=progress) if splits.get(split) else None
