@@ -166,3 +166,43 @@ def test_convergence_check_compares_levels_and_resumes(tmp_path, monkeypatch):
     assert report["variants"]["TZV2P"]["s_li"] == pytest.approx(1 / 1.05, rel=1e-4)
     assert len(calls) == 3
     assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 3  # resumed
+
+
+@needs_cp2k
+def test_live_scf_starts_from_the_previous_frame_when_the_atoms_match():
+    def dimer(x):
+        return Atoms("H2", positions=[[0, 0, 0], [x, 0.02, 0]], cell=[4, 4, 4], pbc=True)
+
+    reuse = Cp2kCalculator(FAST)
+    first, second = dimer(0.74), dimer(0.76)
+    first.calc = reuse
+    first.get_potential_energy()
+    assert reuse.last_guess == "atomic"
+    second.calc = reuse
+    e_reused = second.get_potential_energy()
+    steps_reused = reuse.last_scf_steps
+    assert reuse.last_guess == "previous frame"
+    fresh = second.copy()
+    fresh.calc = Cp2kCalculator(FAST.model_copy(update={"reuse_wavefunction": False}))
+    e_fresh = fresh.get_potential_energy()
+    assert fresh.calc.last_guess == "atomic" and steps_reused < fresh.calc.last_scf_steps
+    assert e_reused == pytest.approx(e_fresh, abs=1e-4)  # the same state, within the SCF threshold
+    assert np.allclose(second.get_forces(), fresh.get_forces(), atol=2e-3)
+    other = Atoms("H3", positions=[[0, 0, 0], [0.74, 0, 0], [2.0, 1.0, 0]], cell=[4, 4, 4], pbc=True)
+    other.calc = reuse  # other atoms: the atomic guess again
+    other.get_potential_energy()
+    assert reuse.last_guess == "atomic"
+
+
+@needs_cp2k
+def test_labels_of_another_level_of_theory_are_not_appended(tmp_path):
+    frames = [Atoms("H2", positions=[[0, 0, 0], [0.74 + 0.02 * i, 0, 0]], cell=[4, 4, 4], pbc=True) for i in range(2)]
+    out = tmp_path / "pbe.extxyz"
+    label_frames(frames[:1], Cp2kCalculator(FAST), out)
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match=r"another level of theory .*cutoff_ry 250.0 → 300.0"):
+        label_frames(frames, Cp2kCalculator(FAST.model_copy(update={"cutoff_ry": 300.0})), out)
+    assert out.read_bytes() == before
+    # how the frames are computed (threads, timeout, wavefunction reuse) is not the level of theory
+    faster = FAST.model_copy(update={"threads": 2, "timeout_s": 100.0, "reuse_wavefunction": False})
+    assert label_frames(frames, Cp2kCalculator(faster), out)["n_labelled"] == 1

@@ -29,7 +29,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from ase import Atoms
@@ -90,6 +90,10 @@ class Cp2kSettings(StrictModel):
         Wall-clock limit of one frame (s); the process is killed and the frame recorded as failed.
     stress
         Compute the analytical stress tensor (3-D periodic frames only).
+    reuse_wavefunction
+        Start the SCF of a frame from the converged wavefunction of the previous frame of the same calculator
+        when both have the same atoms in the same order (neighbouring NEB images, MD snapshots of one box);
+        otherwise, or if that run fails, from the atomic guess. The labels agree within the SCF threshold.
     """
 
     executable: str = "cp2k.psmp"
@@ -111,6 +115,14 @@ class Cp2kSettings(StrictModel):
     mpi_ranks: int = 1
     timeout_s: float = 3600.0
     stress: bool = True
+    reuse_wavefunction: bool = True
+
+    #: Settings that decide how a frame is computed, not what its labels are.
+    EXECUTION_KEYS: ClassVar[tuple[str, ...]] = ("executable", "data_dir", "threads", "mpi_ranks", "timeout_s", "reuse_wavefunction")
+
+    def level_of_theory(self) -> dict[str, Any]:
+        """The settings that change the labels (everything but :attr:`EXECUTION_KEYS`)."""
+        return {k: v for k, v in self.model_dump().items() if k not in self.EXECUTION_KEYS}
 
     def spec(self) -> str:
         """Short name of the level of theory, e.g. ``cp2k:PBE/DZVP-MOLOPT-SR-GTH/GTH-PBE/400Ry``."""
@@ -176,7 +188,8 @@ def resolve_basis(settings: Cp2kSettings, elements: list[str]) -> dict[str, tupl
     return out
 
 
-def cp2k_input(atoms: Atoms, settings: Cp2kSettings, *, project: str = "frame", multiplicity: int | None = None) -> str:
+def cp2k_input(atoms: Atoms, settings: Cp2kSettings, *, project: str = "frame", multiplicity: int | None = None,
+               guess_wfn: str | None = None) -> str:
     """The CP2K input deck of a single point (energy, forces and, if periodic, stress) on ``atoms``.
 
     Parameters
@@ -188,6 +201,8 @@ def cp2k_input(atoms: Atoms, settings: Cp2kSettings, *, project: str = "frame", 
     multiplicity
         Spin multiplicity; ``None`` for a closed-shell (restricted) calculation. Isolated atoms use
         unrestricted (LSD) with their ground-state multiplicity.
+    guess_wfn
+        Wavefunction file (in the run folder) the SCF starts from (``SCF_GUESS RESTART``); ``None``: atomic guess.
     """
     if atoms.cell.rank != 3:
         raise ConfigError("cp2k: the frame has no 3-D cell; give it a box (vacuum for molecules/slabs)")
@@ -213,7 +228,7 @@ def cp2k_input(atoms: Atoms, settings: Cp2kSettings, *, project: str = "frame", 
   METHOD QS
 {"  STRESS_TENSOR ANALYTICAL" if stress else ""}
   &DFT
-    BASIS_SET_FILE_NAME {_data_file(settings, settings.basis_file)}
+{f"    WFN_RESTART_FILE_NAME {guess_wfn}" + chr(10) if guess_wfn else ""}    BASIS_SET_FILE_NAME {_data_file(settings, settings.basis_file)}
     POTENTIAL_FILE_NAME {_data_file(settings, settings.potential_file)}
 {spin}{kpts}    &MGRID
       CUTOFF {settings.cutoff_ry:g}
@@ -226,7 +241,7 @@ def cp2k_input(atoms: Atoms, settings: Cp2kSettings, *, project: str = "frame", 
       EPS_SCF {settings.eps_scf:g}
       MAX_SCF {settings.max_scf}
       ADDED_MOS {added}
-      SCF_GUESS ATOMIC
+      SCF_GUESS {"RESTART" if guess_wfn else "ATOMIC"}
       &SMEAR ON
         METHOD FERMI_DIRAC
         ELECTRONIC_TEMPERATURE [K] {settings.electronic_temperature_k:g}
@@ -327,7 +342,8 @@ def cp2k_version(settings: Cp2kSettings | None = None) -> str:
 
 
 def cp2k_single_point(atoms: Atoms, settings: Cp2kSettings, *, scratch: str | os.PathLike | None = None,
-                      multiplicity: int | None = None, keep: bool = False) -> dict[str, Any]:
+                      multiplicity: int | None = None, keep: bool = False, guess_wfn: str | os.PathLike | None = None,
+                      save_wfn: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run one CP2K single point on ``atoms``; return energy/forces/(stress), ``scf_steps`` and ``wall_s``.
 
     Parameters
@@ -336,6 +352,10 @@ def cp2k_single_point(atoms: Atoms, settings: Cp2kSettings, *, scratch: str | os
         Parent folder of the per-frame work folder (default: the system's temporary folder).
     keep
         Keep the work folder (input, output, wavefunction) for inspection.
+    guess_wfn
+        Converged wavefunction of a frame with the same atoms: the SCF starts from it.
+    save_wfn
+        Where to copy this frame's converged wavefunction (for the next frame's guess).
 
     Raises
     ------
@@ -347,8 +367,10 @@ def cp2k_single_point(atoms: Atoms, settings: Cp2kSettings, *, scratch: str | os
     exe = shutil.which(settings.executable)
     if exe is None:
         raise ConfigError(f"cp2k: executable {settings.executable!r} not found; `apt-get install cp2k`")
-    deck = cp2k_input(atoms, settings, multiplicity=multiplicity)
     work = Path(tempfile.mkdtemp(prefix="tfbsim-cp2k-", dir=scratch))
+    if guess_wfn is not None:
+        shutil.copyfile(guess_wfn, work / "guess.wfn")
+    deck = cp2k_input(atoms, settings, multiplicity=multiplicity, guess_wfn="guess.wfn" if guess_wfn else None)
     (work / "frame.inp").write_text(deck)
     cmd = [exe, "-i", "frame.inp", "-o", "frame.out"]
     if settings.mpi_ranks > 1:
@@ -362,6 +384,8 @@ def cp2k_single_point(atoms: Atoms, settings: Cp2kSettings, *, scratch: str | os
             tail = (proc.stderr or text)[-400:].strip().replace("\n", " | ")
             raise LabellingFailed(f"cp2k exited {proc.returncode}: {tail}")
         result = parse_output(text, len(atoms), want_stress=settings.stress and bool(atoms.pbc.all()))
+        if save_wfn is not None and (work / "frame-RESTART.wfn").exists():
+            shutil.copyfile(work / "frame-RESTART.wfn", save_wfn)
     except subprocess.TimeoutExpired as exc:
         raise LabellingFailed(f"timeout after {settings.timeout_s:.0f} s") from exc
     finally:
@@ -389,11 +413,41 @@ class Cp2kCalculator(Calculator):
         self.parameters.update(spec=settings.spec(), settings=settings.model_dump(), version=cp2k_version(settings),
                                elements=sorted(_VALENCE))
         self.last_scf_steps: int | None = None
+        self.last_guess: str | None = None  # "previous frame" or "atomic": how the last SCF started
+        self._wfn_dir: tempfile.TemporaryDirectory | None = None
+        self._wfn_numbers: np.ndarray | None = None  # the atoms of the saved wavefunction
+
+    def _wavefunctions(self) -> tuple[Path | None, Path | None]:
+        """(guess for this frame or None, where to save this frame's wavefunction or None)."""
+        if not self.settings.reuse_wavefunction:
+            return None, None
+        if self._wfn_dir is None:
+            self._wfn_dir = tempfile.TemporaryDirectory(prefix="tfbsim-cp2k-wfn-", dir=self.scratch)
+        folder = Path(self._wfn_dir.name)
+        previous, guess = folder / "previous.wfn", folder / "guess.wfn"
+        same_atoms = self._wfn_numbers is not None and np.array_equal(self._wfn_numbers, self.atoms.numbers)
+        self._wfn_numbers = None  # set again once this frame's wavefunction is saved
+        if same_atoms and previous.exists():
+            os.replace(previous, guess)
+            return guess, previous
+        previous.unlink(missing_ok=True)
+        return None, previous
 
     def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
                   system_changes: list[str] = all_changes) -> None:
         super().calculate(atoms, properties or ["energy"], system_changes)
-        result = cp2k_single_point(self.atoms, self.settings, scratch=self.scratch)
+        guess, save = self._wavefunctions()
+        try:
+            result = cp2k_single_point(self.atoms, self.settings, scratch=self.scratch, guess_wfn=guess, save_wfn=save)
+        except LabellingFailed as exc:
+            if guess is None:
+                raise
+            logger.info("cp2k from the previous frame's wavefunction failed (%s); again from the atomic guess", exc)
+            guess = None
+            result = cp2k_single_point(self.atoms, self.settings, scratch=self.scratch, save_wfn=save)
+        if save is not None and save.exists():
+            self._wfn_numbers = self.atoms.numbers.copy()
+        self.last_guess = "previous frame" if guess is not None else "atomic"
         self.last_scf_steps = result.pop("scf_steps")
         result.pop("wall_s")
         self.results = result

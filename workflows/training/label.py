@@ -204,6 +204,7 @@ def label_frames(
         for atoms in frames:
             check_coverage(probe, atoms)
     out_path = Path(out_path)
+    _check_same_teacher(out_path, probe)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done = {a.info.get("frame_id") for a in _read_good_frames(out_path)}
     if not retry_failed:
@@ -257,6 +258,31 @@ def label_frames(
                 counts["ok"], n_skip, counts["rejected"], counts["failed"], wall)
     return {"n_labelled": counts["ok"], "n_skipped": n_skip, "n_rejected": counts["rejected"],
             "n_failed": counts["failed"], "wall_s": wall, "card": card}
+
+
+def _check_same_teacher(out_path: Path, teacher: Calculator) -> None:
+    """Refuse to append labels of another method (spec, model file or level-of-theory setting) to a dataset."""
+    card_path = out_path.with_name(out_path.name + ".card.json")
+    if not (out_path.exists() and card_path.exists()):
+        return
+    import json
+
+    old = json.loads(card_path.read_text()).get("teacher")
+    if not old:
+        return
+    params = teacher.parameters
+    spec = params.get("spec", type(teacher).__name__)
+    differences = [] if old.get("spec") == spec else [f"method {old.get('spec')} → {spec}"]
+    if old.get("sha256") and params.get("sha256") and old["sha256"] != params["sha256"]:
+        differences.append(f"model sha256 {old['sha256'][:12]}… → {params['sha256'][:12]}…")
+    settings = getattr(teacher, "settings", None)
+    if "settings" in old and hasattr(settings, "level_of_theory"):
+        differences += [f"{k} {old['settings'][k]!r} → {v!r}" for k, v in settings.level_of_theory().items()
+                        if k in old["settings"] and old["settings"][k] != v]
+    if differences:
+        raise ConfigError(f"{out_path} holds labels of another level of theory ({'; '.join(differences)}): one "
+                          "dataset, one method — label into a new file, or use the settings in "
+                          f"{card_path.name}")
 
 
 def read_labelled(path: str | os.PathLike) -> list[Atoms]:
