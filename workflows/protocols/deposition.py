@@ -71,11 +71,16 @@ from ..provenance import provenance, utc_now
 from .deposition_config import DepositionConfig
 from .deposition_records import (
     ARRIVAL_FIELDS,
+    LOG_FIELDS,
+    PER_ATOM_ARRAYS,
     DepositionResult,
     check_same_deposition,
     draw_arrival,
     hashed_config,
     read_arrivals,
+    result_from_dir,
+    truncate_after,
+    write_arrivals,
 )
 from .deposition_setup import DepositionPlan, plan_deposition, substrate_hash
 
@@ -83,11 +88,8 @@ __all__ = ["deposit", "DepositionResult", "read_arrivals", "draw_arrival", "ARRI
 
 logger = logging.getLogger(__name__)
 
-_LOG_FIELDS = ("step", "time_ps", "n_atoms", "n_flying", "n_sent", "n_deposited", "T_substrate_k", "epot_ev",
-               "ekin_ev")
 _FILES = ("config.yaml", "checkpoint.npz", "log.csv", "arrivals.csv", "snapshots.extxyz", "final.extxyz",
           "deposition.json")
-_PER_ATOM = ("dep_thermo", "dep_flying", "dep_arrival", "dep_arrived_step", "dep_insert_z")
 
 
 def _as_config(config: DepositionConfig | dict, calc: Calculator) -> DepositionConfig:
@@ -153,7 +155,7 @@ def deposit(
         status = summary.get("status")
         if status == "completed" and ckpt is not None and (rd / "final.extxyz").is_file():
             logger.info("%s: completed deposition reused", rd)
-            return _result_from_dir(rd, summary)
+            return result_from_dir(rd, summary)
         if status == "unstable":
             raise SimulationUnstable(
                 f"the deposition in {rd} stopped unstable: {(summary.get('diagnostic') or {}).get('message')}; "
@@ -169,14 +171,6 @@ def deposit(
     if ckpt is not None:
         runner.restore(ckpt)
     return runner.run()
-
-
-def _result_from_dir(rd: Path, summary: dict) -> DepositionResult:
-    ckpt = read_checkpoint(rd / "checkpoint.npz")
-    atoms = ckpt.atoms
-    for key in _PER_ATOM:
-        atoms.new_array(key, np.asarray(ckpt.state[f"dep:{key}"]))
-    return DepositionResult(atoms=atoms, arrivals=read_arrivals(rd / "arrivals.csv"), summary=summary, run_dir=rd)
 
 
 # ---------------------------------------------------------------------------------------------- runner
@@ -221,7 +215,7 @@ class _Depositor:
     # ------------------------------------------------------------------------------------ checkpointing
     def restore(self, ckpt) -> None:
         atoms, state = ckpt.atoms, ckpt.state
-        for key in _PER_ATOM:
+        for key in PER_ATOM_ARRAYS:
             atoms.new_array(key, np.asarray(state[f"dep:{key}"]))
         atoms.info = {}
         self.work = atoms
@@ -234,31 +228,10 @@ class _Depositor:
         self.resumed_step = self.step
         self.started = ckpt.meta.get("started_utc", self.started)
         self.warnings = list(ckpt.meta.get("warnings", []))
-        self._truncate_files()
+        if self.rd is not None:
+            truncate_after(self.rd, self.step)
         logger.info("deposition %s resumed at step %d (%d of %d events done)", self.rd, self.step, self.events_done,
                     self.plan.n_events)
-
-    def _truncate_files(self) -> None:
-        """Drop log rows and snapshots written after the checkpoint (they will be written again)."""
-        if self.rd is None:
-            return
-        log = self.rd / "log.csv"
-        if log.is_file():
-            with open(log, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= self.step]
-            with open(log, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=_LOG_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-        snaps = self.rd / "snapshots.extxyz"
-        if snaps.is_file():
-            from ase.io import read
-
-            frames = [f for f in read(snaps, index=":") if int(f.info["step"]) <= self.step]
-            if frames:
-                write_structure(snaps, frames)
-            else:
-                snaps.unlink()
 
     def _checkpoint(self) -> None:
         if self.rd is None:
@@ -270,7 +243,7 @@ class _Depositor:
             "n_sent": np.array(self.n_sent), "rng_state": np.array(json.dumps(self.rng.bit_generator.state)),
             "arrivals_json": np.array(json.dumps(self.arrivals)), "wall_s": np.array(self._wall()),
         }
-        for key in _PER_ATOM:
+        for key in PER_ATOM_ARRAYS:
             state[f"dep:{key}"] = np.asarray(w.arrays[key])
         static = Atoms(numbers=w.numbers, cell=w.cell, pbc=w.pbc)
         static.new_array("region", np.asarray(w.arrays["region"]).astype(str))
@@ -279,20 +252,8 @@ class _Depositor:
                 "model": model_identity(self.calc), "substrate_sha256": self.sub_hash, "plan": self.plan.to_dict(),
                 "started_utc": self.started, "warnings": self.warnings, "written_utc": utc_now()}
         write_checkpoint(self.rd / "checkpoint.npz", static, state, meta)
-        self._write_arrivals()
+        write_arrivals(self.rd / "arrivals.csv", self.arrivals)
         self.calc.reset()  # a continuing run then computes exactly what a resumed one does
-
-    def _write_arrivals(self) -> None:
-        if self.rd is None:
-            return
-        from ...structures.io import atomic_path
-
-        with atomic_path(self.rd / "arrivals.csv") as tmp, open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=ARRIVAL_FIELDS)
-            writer.writeheader()
-            for rec in self.arrivals:
-                writer.writerow({k: ("" if rec.get(k) is None else repr(rec[k]) if isinstance(rec[k], float)
-                                     else rec[k]) for k in ARRIVAL_FIELDS})
 
     # -------------------------------------------------------------------------------------------- state
     @property
@@ -528,7 +489,7 @@ class _Depositor:
             (rd / "config.yaml").write_text(dump_yaml(c))
             new_log = not (rd / "log.csv").is_file()
             handle = open(rd / "log.csv", "a", newline="")
-            writer = csv.DictWriter(handle, fieldnames=_LOG_FIELDS)
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
             if new_log:
                 writer.writeheader()
             if self.resumed_step is None:

@@ -20,11 +20,16 @@ from ..md.runner import model_identity, same_model
 from .deposition_config import DepositionConfig, thermal_energy_cap
 
 __all__ = ["DepositionResult", "read_arrivals", "draw_arrival", "ARRIVAL_FIELDS", "check_same_deposition",
-           "hashed_config"]
+           "hashed_config", "write_arrivals", "truncate_after", "result_from_dir", "LOG_FIELDS", "PER_ATOM_ARRAYS"]
 
 ARRIVAL_FIELDS = ("index", "event", "step", "time_ps", "x_ang", "y_ang", "z_ang", "vx_ang_fs", "vy_ang_fs",
                   "vz_ang_fs", "kinetic_energy_ev", "polar_deg", "azimuth_deg", "status", "join_time_ps",
                   "join_reason")
+#: Columns of ``log.csv``.
+LOG_FIELDS = ("step", "time_ps", "n_atoms", "n_flying", "n_sent", "n_deposited", "T_substrate_k", "epot_ev",
+              "ekin_ev")
+#: Per-atom arrays of the running deposition, stored in the checkpoint as ``dep:<name>``.
+PER_ATOM_ARRAYS = ("dep_thermo", "dep_flying", "dep_arrival", "dep_arrived_step", "dep_insert_z")
 
 @dataclass(frozen=True)
 class DepositionResult:
@@ -115,3 +120,50 @@ def check_same_deposition(rd: Path, meta: dict, config: DepositionConfig, calc: 
     if problems:
         raise ConfigError(f"{rd} holds a deposition made with {'; '.join(problems)}; use the same settings to "
                           "continue it, or a new run directory")
+
+
+def write_arrivals(path: Path, arrivals: list[dict]) -> None:
+    """Write ``arrivals.csv`` atomically (floats as ``repr``, so a resumed run reads back the same numbers)."""
+    from ...structures.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ARRIVAL_FIELDS)
+        writer.writeheader()
+        for rec in arrivals:
+            writer.writerow({k: ("" if rec.get(k) is None else repr(rec[k]) if isinstance(rec[k], float)
+                                 else rec[k]) for k in ARRIVAL_FIELDS})
+
+
+def truncate_after(run_dir: Path, step: int) -> None:
+    """Drop the log rows and snapshots of ``run_dir`` written after ``step`` (a resumed run writes them again)."""
+    from ...structures.io import write_structure
+
+    log = run_dir / "log.csv"
+    if log.is_file():
+        with open(log, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step]
+        with open(log, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    snaps = run_dir / "snapshots.extxyz"
+    if snaps.is_file():
+        from ase.io import read
+
+        frames = [f for f in read(snaps, index=":") if int(f.info["step"]) <= step]
+        if frames:
+            write_structure(snaps, frames)
+        else:
+            snaps.unlink()
+
+
+def result_from_dir(run_dir: Path, summary: dict) -> DepositionResult:
+    """The :class:`DepositionResult` of a finished run directory (final checkpoint + ``arrivals.csv``)."""
+    from ..md.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(run_dir / "checkpoint.npz")
+    atoms = ckpt.atoms
+    for key in PER_ATOM_ARRAYS:
+        atoms.new_array(key, np.asarray(ckpt.state[f"dep:{key}"]))
+    return DepositionResult(atoms=atoms, arrivals=read_arrivals(run_dir / "arrivals.csv"), summary=summary,
+                            run_dir=run_dir)
