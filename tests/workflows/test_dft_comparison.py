@@ -49,11 +49,13 @@ def test_slopes_and_barriers_come_out_as_built(tmp_path, tiny, tiny_mace_path):
     labelled = [_label(a, tiny, force_scale=1.25, extra_ev=b) for a, b in zip(images, bump, strict=True)]
     for a in labelled:
         a.info["split"] = "test"
+        a.info["config_type"] = "neb_toy"  # barriers only: left out of the frame metrics
     write(tmp_path / "dft.extxyz", frames + labelled, format="extxyz")
 
     out = compare_to_dft({"tiny": str(tiny_mace_path)}, tmp_path / "dft.extxyz", [tmp_path / "neb"])
     errors = out["models"]["tiny"]["frames"]
-    assert out["data"]["frames_per_split"] == {"train": 4, "test": 9} and errors["n_frames"] == 9
+    assert out["data"]["frames_per_split"] == {"train": 4, "test": 9} and errors["n_frames"] == 4
+    assert out["data"]["n_frames_scored"] == 4 and set(errors["per_config_type"]) == {"unknown"}
     assert all(s == pytest.approx(0.8, abs=1e-5) for s in errors["force_slope_per_element"].values())
     assert errors["energy_rmse_offset_fitted_mev_atom"] is None  # one composition: the offsets are not separable
     neb = out["models"]["tiny"]["neb"][0]
