@@ -57,3 +57,15 @@ def test_card_counts_and_settings_match_the_file():
     settings = card["teacher"]["settings"]  # production level chosen by the cutoff check (README of the dataset)
     assert (settings["functional"], settings["basis"], settings["cutoff_ry"], settings["rel_cutoff_ry"]) == (
         "PBE", "DZVP-MOLOPT-SR-GTH", 600.0, 60.0)
+
+
+def test_committed_teacher_set_matches_its_card():
+    import gzip
+
+    folder = DATASET.parent / "sevennet-l3i5-v1"
+    card = json.loads((folder / "data.extxyz.card.json").read_text())
+    with gzip.open(folder / "data.extxyz.gz", "rt") as handle:
+        frames = read(handle, index=":", format="extxyz")
+    assert card["teacher"]["spec"] == "sevennet:7net-l3i5" and card["n_frames"] == len(frames)
+    assert card["atoms_per_element"] == dict(sorted(Counter(s for a in frames for s in a.get_chemical_symbols()).items()))
+    assert all("REF_energy" in a.info and "REF_stress" in a.info for a in frames)

@@ -232,3 +232,44 @@ def test_the_sampler_drives_the_recipes_and_the_teacher_labels(tmp_path, tiny_ma
     with pytest.raises(Stop):  # no sampler: the teacher does both
         make_bundled(tmp_path / "out", tmp_path / "work", BundledConfig(teacher=str(tiny_mace_path)))
     assert seen == {"recipes": str(tiny_mace_path), "labels": str(tiny_mace_path)}
+
+
+def test_committed_labelled_data_skips_the_dataset_and_label_stages(tmp_path, tiny_mace_path, monkeypatch):
+    import gzip
+    import shutil
+
+    from tfbsim.workflows.training import bundled
+    from tfbsim.workflows.training.bundled import BundledConfig, make_bundled
+
+    frames = [Atoms("Li2O", positions=[[0, 0, 0], [1.6, 0, 0], [0.8, 1.2, 0.3 * i]], cell=[5] * 3, pbc=True)
+              for i in range(6)]
+    teacher = load_potential(str(tiny_mace_path), device="cpu", dtype="float32")
+    made = tmp_path / "made.extxyz"
+    label_frames(frames, teacher, made)
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    with open(made, "rb") as src, gzip.open(committed / "data.extxyz.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    shutil.copyfile(str(made) + ".card.json", committed / "data.extxyz.card.json")
+
+    class Stop(Exception):
+        pass
+
+    def never(*args, **kwargs):
+        raise AssertionError("the dataset/label stage ran although labelled data were given")
+
+    def stop_at_training(data, out_dir, config, *, progress):
+        raise Stop(len(read_labelled(data)))
+
+    monkeypatch.setattr(bundled, "generate_configurations", never)
+    monkeypatch.setattr(bundled, "label_frames", never)
+    monkeypatch.setattr(bundled, "train_model", stop_at_training)
+    cfg = BundledConfig(teacher=str(tiny_mace_path), labelled_data=committed / "data.extxyz.gz", test_fraction=0.2)
+    with pytest.raises(Stop) as stopped:
+        make_bundled(tmp_path / "out", tmp_path / "work", cfg)
+    assert stopped.value.args[0] == 5 and len(read_labelled(tmp_path / "work" / "data.extxyz")) == 6  # 1 test frame
+    with pytest.raises(ConfigError, match=r"was labelled by .*tiny.model.*not by the teacher 'chgnet'"):
+        bundled.import_labelled(committed / "data.extxyz.gz", tmp_path / "x.extxyz", teacher_spec="chgnet")
+    with pytest.raises(ConfigError, match=r"labelled_data .*nope.extxyz.gz: no such file"):
+        make_bundled(tmp_path / "out", tmp_path / "work2", cfg.model_copy(update={"labelled_data": tmp_path / "nope.extxyz.gz"}))
+    assert not (tmp_path / "work2").exists()
