@@ -46,10 +46,17 @@ def _offset_fitted_rmse(energies: list[tuple[dict[str, int], float, float]]) -> 
     if len(compositions) <= len(elements):
         return None
     a = np.array([[counts.get(el, 0) for el in elements] for counts, _, _ in energies], dtype=float)
-    diff = np.array([pred - ref for _, pred, ref in energies])
-    shift, *_ = np.linalg.lstsq(a, diff, rcond=None)
-    per_atom = (diff - a @ shift) / a.sum(axis=1)
+    _, per_atom = per_element_shift(a, np.array([pred - ref for _, pred, ref in energies]))
     return 1000 * float(np.sqrt(np.mean(per_atom**2)))
+
+
+def per_element_shift(composition: np.ndarray, diff_ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares constants per element, ``diff ≈ composition @ shift``; returns (shift (eV), residual per atom (eV)).
+
+    ``composition`` is (frames, elements) atom counts, ``diff_ev`` one energy difference per frame.
+    """
+    shift, *_ = np.linalg.lstsq(composition, diff_ev, rcond=None)
+    return shift, (diff_ev - composition @ shift) / composition.sum(axis=1)
 
 
 def evaluate_errors(

@@ -33,6 +33,7 @@ from ...errors import ConfigError
 from ...structures.io import write_json
 from ..config import StrictModel
 from ..provenance import provenance, utc_now
+from .evaluate import per_element_shift
 from .label import read_labelled
 from .train import TrainConfig, train_model
 
@@ -109,8 +110,7 @@ def fit_reference_offsets(frames: list[Atoms], predicted_ev: np.ndarray) -> dict
         raise ConfigError(f"the {len(frames)} DFT frames' compositions determine only {rank} of the "
                           f"{len(elements)} element offsets ({', '.join(elements)}); label frames of other "
                           "compositions (crystals, other Li/P or N/P ratios)")
-    delta, *_ = np.linalg.lstsq(comp, diff, rcond=None)
-    residual = (diff - comp @ delta) / comp.sum(axis=1)
+    delta, residual = per_element_shift(comp, diff)
     return {"offsets_ev": {el: float(d) for el, d in zip(elements, delta, strict=True)},
             "residual_rmse_mev_atom": float(1000.0 * np.sqrt(np.mean(residual**2))), "n_frames": len(frames)}
 
