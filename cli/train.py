@@ -62,18 +62,23 @@ def train_label_cmd(
     threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
     timeout_s: Annotated[Optional[float], typer.Option("--timeout-s", help="Wall-clock limit per frame (s, method cp2k).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Label frames recorded as failed again.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Label only frames whose info matches KEY=GLOB "
+                                                      "(repeatable, all must match), e.g. split=test.")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Label configurations (REF_energy, REF_forces, REF_stress) with a teacher potential or with DFT (CP2K)."""
     from ..errors import ConfigError
     from ..structures.io import read_structure
-    from ..workflows.training.label import label_frames
+    from ..workflows.training.label import label_frames, select_frames
 
     method = method or "teacher"
     if method not in ("teacher", "cp2k") and not method.startswith("sevennet:"):
         raise ConfigError(f"--method {method!r}: use teacher, cp2k or sevennet:<model> (e.g. sevennet:7net-l3i5)")
     if workers < 1:
         raise ConfigError(f"--workers must be ≥ 1, got {workers}")
+    configs = read_structure(frames, index=":")
+    if only:
+        configs = select_frames(configs, only)
     if method == "cp2k":
         from ..workflows.config import load_config
         from ..workflows.training.cp2k import Cp2kCalculator, Cp2kSettings
@@ -93,7 +98,6 @@ def train_label_cmd(
         potential = potential_from_flags(teacher, device, "float64" if teacher in ("emt", "lj") else "float32")
         calc = load_potential(potential)
         name = teacher
-    configs = read_structure(frames, index=":")
     report = label_frames(configs, calc, output, workers=workers, retry_failed=retry_failed,
                           progress=not _quiet(ctx))
     _say(ctx, f"labelled {report['n_labelled']} frames ({report['n_skipped']} already done or recorded failed, "

@@ -12,7 +12,7 @@ from tfbsim.errors import ConfigError
 from tfbsim.workflows.potentials.factory import load_potential
 from tfbsim.workflows.potentials.mace_backend import sha256_file
 from tfbsim.workflows.training.evaluate import evaluate_errors, parity_figure
-from tfbsim.workflows.training.label import check_labelled, frame_id, label_frames, read_labelled
+from tfbsim.workflows.training.label import check_labelled, frame_id, label_frames, read_labelled, select_frames
 from tfbsim.workflows.training.train import TrainConfig, train_model, training_command
 
 
@@ -62,6 +62,27 @@ def test_labelling_resumes_and_drops_torn_frame(labelled, tmp_path):
     ids = [a.info["frame_id"] for a in read_labelled(copy)]
     assert len(ids) == len(set(ids)) == 20
     assert ids[0] == frame_id(_frames(1)[0])
+
+
+def test_passes_over_selections_label_each_frame_once_in_the_chosen_order(labelled, tmp_path):
+    """``--only`` orders a slow labelling (held-out frames first); the frame hash keeps passes from overlapping."""
+    _, _, teacher = labelled
+    frames = _frames(8)
+    for i, atoms in enumerate(frames):
+        atoms.info["split"] = "test" if i % 4 in (1, 2) else "train"
+    first = select_frames(frames, ["split=test", "config_type=gl*"])
+    assert [frame_id(a) for a in first] == [frame_id(frames[1]), frame_id(frames[5])]
+    out = tmp_path / "d.extxyz"
+    assert label_frames(first, teacher, out)["n_labelled"] == 2
+    report = label_frames(frames, teacher, out)
+    assert report["n_skipped"] == 2 and report["n_labelled"] == 6  # frames 2 and 6: test, not glass
+    kept = read_labelled(out)
+    assert [a.info["split"] for a in kept[:2]] == ["test", "test"]
+    assert sorted(a.info["frame_id"] for a in kept) == sorted(frame_id(a) for a in frames)
+    with pytest.raises(ConfigError, match="config_type: crystal, glass"):
+        select_frames(frames, ["config_type=amorphous"])
+    with pytest.raises(ConfigError, match="KEY=GLOB"):
+        select_frames(frames, ["split"])
 
 
 def test_missing_ref_keys_named(tmp_path):

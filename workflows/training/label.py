@@ -29,7 +29,7 @@ from ...structures.io import atomic_path, write_json
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
 
-__all__ = ["REF_KEYS", "frame_id", "label_frames", "read_failed", "read_labelled", "dataset_card", "check_labelled",
+__all__ = ["REF_KEYS", "frame_id", "select_frames", "label_frames", "read_failed", "read_labelled", "dataset_card", "check_labelled",
            "isolated_atom_energies"]
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,34 @@ def frame_id(atoms: Atoms) -> str:
     digest.update(np.round(atoms.positions, 6).tobytes())
     digest.update(np.round(atoms.cell.array, 6).tobytes())
     return digest.hexdigest()[:16]
+
+
+def select_frames(frames: list[Atoms], only: list[str]) -> list[Atoms]:
+    """The frames whose ``info`` matches every ``KEY=GLOB`` of ``only`` (e.g. ``split=test``, ``config_type=lipon_*``).
+
+    Labelling order is a choice (a slow DFT set can label its held-out frames, or its training frames, first);
+    frame identity is the content hash, so passes with different selections into one output never label a frame
+    twice.
+
+    Raises
+    ------
+    ConfigError
+        A selector without ``=``, or a selection that matches no frame (it names the keys and values present).
+    """
+    from fnmatch import fnmatchcase
+
+    rules = []
+    for rule in only:
+        key, sep, pattern = rule.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--only {rule!r}: write KEY=GLOB, e.g. split=test or config_type=lipon_*")
+        rules.append((key.strip(), pattern.strip()))
+    kept = [a for a in frames if all(fnmatchcase(str(a.info.get(k, "")), pat) for k, pat in rules)]
+    if frames and not kept:
+        present = {k: sorted({str(a.info.get(k, "")) for a in frames}) for k, _ in rules}
+        raise ConfigError(f"--only {' '.join(only)} matches none of the {len(frames)} frames; values present: "
+                          + "; ".join(f"{k}: {', '.join(v[:12])}" for k, v in present.items()))
+    return kept
 
 
 def _read_good_frames(path: Path) -> list[Atoms]:
