@@ -13,7 +13,7 @@ _LAZY_EXPORTS = {
     "CollectiveTransport": "collective", "CollectiveResults": "collective", "combine_collective": "collective",
     "DiffusiveCriteria": "diffusion_checks", "DiffusiveCheck": "diffusion_checks", "is_diffusive": "diffusion_checks",
     "NetworkCriteria": "diffusion_checks", "NetworkCheck": "diffusion_checks", "network_mobility": "diffusion_checks",
-    "check_transport": "diffusion_checks", "classify_diffusion_record": "diffusion_checks",
+    "check_transport": "diffusion", "classify_diffusion_record": "diffusion_checks",
     "NonGaussian": "mechanism", "SelfVanHove": "mechanism", "Hops": "mechanism", "detect_hops": "mechanism",
 }
 

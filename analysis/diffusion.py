@@ -42,7 +42,7 @@ from .msd import mean_msd
 from .layer_diffusion import LayerDiffusion, LayerDiffusionResults
 from .trajectory import Trajectory, TrajectoryLike
 
-__all__ = ["AXES", "DiffusionAnalysis", "DiffusionResults", "LayerDiffusion", "LayerDiffusionResults"]
+__all__ = ["AXES", "DiffusionAnalysis", "DiffusionResults", "LayerDiffusion", "LayerDiffusionResults", "check_transport"]
 
 logger = logging.getLogger(__name__)
 
@@ -370,3 +370,20 @@ class DiffusionAnalysis(MSDBase):
             "(--volume-ang3) for an exact Nernst–Einstein conductivity", self.region, volume,
         )
         return volume if volume > 0 else None
+
+
+def check_transport(trajectory: Any, *, species: str = "Li", fit_start_ps: float | None = None,
+                    fit_end_ps: float | None = None, frames: str | slice | None = None, dt_fs: float | None = None,
+                    diffusive: DiffusiveCriteria | None = None,
+                    network: NetworkCriteria | None = None) -> tuple[DiffusiveCheck, NetworkCheck | None]:
+    """Both checks on a trajectory (a running or finished MD run): ``(diffusive_check, network_check)``.
+
+    Runs :class:`DiffusionAnalysis` of ``species`` with the network MSDs; the
+    fit window defaults to 10–50 % of the trajectory, as for D. ``network_check`` is None when the trajectory
+    holds none of the network species.
+    """
+    network = network or NetworkCriteria()
+    res = DiffusionAnalysis(trajectory, species=species, fit_start_ps=fit_start_ps, fit_end_ps=fit_end_ps,
+                            frames=frames, dt_fs=dt_fs, network_species=network.species,
+                            diffusive_criteria=diffusive, network_criteria=network).run().results
+    return res.diffusive, res.network

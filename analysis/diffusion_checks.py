@@ -1,7 +1,8 @@
 """Can a run's D be trusted? The diffusive check on the carrier MSD and the network-mobility check.
 
 Both checks work on MSD arrays and times, so the campaign worker can call them on a running simulation
-(e.g. to extend a run until it is diffusive) as well as on finished analyses; :func:`check_transport` runs them
+(e.g. to extend a run until it is diffusive) as well as on finished analyses;
+:func:`~tfbsim.analysis.diffusion.check_transport` runs them
 on a trajectory, and :func:`classify_diffusion_record` turns a ``diffusion.json`` record into an Arrhenius
 point status.
 
@@ -56,7 +57,7 @@ from ..errors import AnalysisError
 
 __all__ = [
     "DiffusiveCriteria", "DiffusiveCheck", "is_diffusive", "NetworkCriteria", "NetworkCheck", "network_mobility",
-    "check_transport", "classify_diffusion_record", "POINT_STATUSES", "loglog_slope",
+    "classify_diffusion_record", "POINT_STATUSES", "loglog_slope",
 ]
 
 logger = logging.getLogger(__name__)
@@ -287,25 +288,6 @@ def network_mobility(lag_ps: Sequence[float], msd_by_species_ang2: Mapping[str, 
     return NetworkCheck(network_flows=flows, flowing_species=flowing, per_species=per,
                         fit_start_ps=float(fit_start_ps), fit_end_ps=float(fit_end_ps),
                         max_rise_ang2=float(criteria.max_rise_ang2), reason=reason)
-
-
-def check_transport(trajectory: Any, *, species: str = "Li", fit_start_ps: float | None = None,
-                    fit_end_ps: float | None = None, frames: str | slice | None = None, dt_fs: float | None = None,
-                    diffusive: DiffusiveCriteria | None = None,
-                    network: NetworkCriteria | None = None) -> tuple[DiffusiveCheck, NetworkCheck | None]:
-    """Both checks on a trajectory (a running or finished MD run): ``(diffusive_check, network_check)``.
-
-    Runs :class:`~tfbsim.analysis.diffusion.DiffusionAnalysis` of ``species`` with the network MSDs; the
-    fit window defaults to 10–50 % of the trajectory, as for D. ``network_check`` is None when the trajectory
-    holds none of the network species.
-    """
-    from .diffusion import DiffusionAnalysis
-
-    network = network or NetworkCriteria()
-    res = DiffusionAnalysis(trajectory, species=species, fit_start_ps=fit_start_ps, fit_end_ps=fit_end_ps,
-                            frames=frames, dt_fs=dt_fs, network_species=network.species,
-                            diffusive_criteria=diffusive, network_criteria=network).run().results
-    return res.diffusive, res.network
 
 
 def _record_diffusive(record: Mapping[str, Any], criteria: DiffusiveCriteria | None) -> DiffusiveCheck | None:

@@ -33,7 +33,8 @@ def demo_cmd(
                         "setting is refused.")] = None,
 ) -> None:
     """The main job: LiPON glass -> Li transport and Arrhenius -> structure -> Li on LiPON interphase -> report."""
-    from ..workflows.demo.run import demo_config, run_demo
+    from ..workflows.demo.config import demo_config
+    from ..workflows.demo.run import run_demo
 
     cfg = demo_config(preset, file=config, model=model, seed=seed, device=device, workers=workers,
                       threads_per_task=threads_per_task, interface_mode=interface_mode,

@@ -8,7 +8,7 @@ import pytest
 
 from tfbsim.cli import app
 from tfbsim.errors import ConfigError
-from tfbsim.workflows.demo.run import DemoConfig, demo_config
+from tfbsim.workflows.demo.config import DemoConfig, demo_config
 
 TINY_BASE = """model: lj
 n_atoms: 40
@@ -41,7 +41,7 @@ def test_presets_and_overrides(tmp_path):
         demo_config("huge")
     assert isinstance(quick, DemoConfig)
     # the interface deposits by default; the pressed anneal stays available; serial stages use every core
-    from tfbsim.workflows.demo.run import deposit_config, serial_threads
+    from tfbsim.workflows.demo.config import deposit_config, serial_threads
 
     assert quick.interface_mode == "deposit" and demo_config("quick", interface_mode="pressed").interface_mode == "pressed"
     assert deposit_config(quick).count >= 16 and serial_threads(quick) >= 1

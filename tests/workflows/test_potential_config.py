@@ -17,7 +17,7 @@ from tfbsim.workflows.potentials.factory import load_potential, potential_config
 def test_potential_config_is_one_class_everywhere():
     import tfbsim
     from tfbsim.workflows.campaigns.config import CampaignConfig
-    from tfbsim.workflows.demo.run import DemoConfig
+    from tfbsim.workflows.demo.config import DemoConfig
 
     assert PotentialConfig is tfbsim.PotentialConfig
     for model in (MDConfig, CampaignConfig, DemoConfig):
@@ -129,7 +129,8 @@ def test_worker_validates_the_task_potential():
 
 
 def test_demo_config_carries_the_potential(tmp_path):
-    from tfbsim.workflows.demo.run import _campaign_yaml, demo_config
+    from tfbsim.workflows.demo.config import demo_config
+    from tfbsim.workflows.demo.run import _campaign_yaml
 
     path = tmp_path / "demo.yaml"
     path.write_text("model: lj\ndtype: float64\n")  # the shorthand file keys

@@ -1,1 +1,1 @@
-"""The ``tfbsim demo`` main job (``run``) and its Markdown/HTML report (``report``)."""
+"""The ``tfbsim demo`` main job: its settings (``config``), stages (``run``, ``structure``, ``interface``) and report."""

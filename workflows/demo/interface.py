@@ -59,7 +59,7 @@ def _deposit_stage(cfg: Any, out: Path, calc: Any, say: Stage, block: dict) -> d
     from ...analysis.plots_deposition import plot_deposition
     from ..protocols.deposition import deposit
     from ..protocols.deposition_setup import open_glass_box
-    from .run import GLASS_DIR, deposit_config
+    from .config import GLASS_DIR, deposit_config
 
     dcfg = deposit_config(cfg)
     run_dir = out / "deposit"
@@ -148,7 +148,7 @@ def _pressed_stage(cfg: Any, out: Path, calc: Any, say: Stage) -> dict[str, Any]
     from ..protocols.interface_quench import make_interface
     from ..protocols.li_melting import check_li_melting
     from ..provenance import provenance
-    from .run import anneal_config
+    from .config import anneal_config
 
     idir = out / "interface"
     built_path = idir / "built_relaxed.extxyz"

@@ -69,7 +69,7 @@ def _record_path(out: Path, stage: str) -> Path:
 
 
 def stage_settings(cfg: Any, stage: str, calc: Any = None) -> dict[str, Any]:
-    """The settings of ``cfg`` (a :class:`~tfbsim.workflows.demo.run.DemoConfig`) that determine ``stage``.
+    """The settings of ``cfg`` (a :class:`~tfbsim.workflows.demo.config.DemoConfig`) that determine ``stage``.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ def stage_settings(cfg: Any, stage: str, calc: Any = None) -> dict[str, Any]:
     """
     settings = {key: getattr(cfg, key) for key in STAGE_KEYS[stage]}
     if stage == "deposit":
-        from .run import DEMO_DEPOSIT
+        from .config import DEMO_DEPOSIT
 
         settings["deposit"] = {**DEMO_DEPOSIT, **cfg.deposit}
     if stage == "bulk":

@@ -42,7 +42,7 @@ from .config import MDConfig
 from .engines.gpu_engine import GpuBatch, GpuEngine, SystemSetup, check_gpu_config
 from .engines.torch_model import TorchMACE, import_vesin_torch, require_mace_calculator
 from .guards import check_guards
-from .resume import (
+from .run_state import (
     RunState,
     check_completed_run,
     inspect_run_dir,
