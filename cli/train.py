@@ -267,7 +267,8 @@ def train_compare_dft_cmd(
     _write_json(json_out, result)
     for name, rec in result["models"].items():
         f = rec["frames"]
-        barriers = "; ".join(f"{n['path']} {n['barrier_model_ev']:.3f} vs PBE {n['barrier_dft_ev']:.3f} eV"
+        barriers = "; ".join(f"{n['path']} {n['barrier_model_ev']:.3f}/{n['barrier_reverse_model_ev']:.3f} vs PBE "
+                             f"{n['barrier_dft_ev']:.3f}/{n['barrier_reverse_dft_ev']:.3f} eV (forward/reverse)"
                              if n["status"] == "compared" else f"{n['path']}: PBE {n['n_labelled']}/{n['n_images']}"
                              for n in rec["neb"])
         line = (f"{name}: no {split} frames" if f is None else

@@ -45,7 +45,7 @@ def test_slopes_and_barriers_come_out_as_built(tmp_path, tiny, tiny_mace_path):
     (tmp_path / "neb").mkdir()  # the images as the labelling reads them (positions rounded by the file)
     write(tmp_path / "neb" / "images.extxyz", [_cell(np.random.default_rng(1), shift=0.2 * k) for k in range(5)])
     images = read(tmp_path / "neb" / "images.extxyz", index=":")
-    bump = [0.0, 0.1, 0.3, 0.1, 0.0]  # the DFT profile = the model's + this: barrier differs by what it adds
+    bump = [0.0, 0.1, 0.3, 0.1, -0.2]  # the DFT profile = the model's + this (asymmetric: the reverse barrier differs)
     labelled = [_label(a, tiny, force_scale=1.25, extra_ev=b) for a, b in zip(images, bump, strict=True)]
     for a in labelled:
         a.info["split"] = "test"
@@ -68,6 +68,21 @@ def test_slopes_and_barriers_come_out_as_built(tmp_path, tiny, tiny_mace_path):
     assert neb["status"] == "compared" and neb["barrier_model_ev"] == pytest.approx(max(model), abs=1e-5)
     assert neb["barrier_dft_ev"] == pytest.approx(max(dft), abs=1e-5)
     assert neb["barrier_diff_ev"] == pytest.approx(max(model) - max(dft), abs=1e-5)
+    assert neb["barrier_reverse_dft_ev"] == pytest.approx(max(dft) - dft[-1], abs=1e-5)  # from the last image
+    assert neb["barrier_reverse_diff_ev"] == pytest.approx(max(model) - model[-1] - max(dft) + dft[-1], abs=1e-5)
 
     partial = neb_barrier_comparison(str(tiny_mace_path), frames + labelled[:-1], tmp_path / "neb")
     assert partial == {"path": "neb", "n_images": 5, "n_labelled": 4, "status": "incomplete"}
+
+
+def test_the_card_states_forward_and_reverse_barriers():
+    from tfbsim.workflows.training.bundled import _dft_section
+    from tfbsim.workflows.training.dft_comparison import DFT_TARGETS
+
+    hop = {"path": "neb_x", "n_images": 3, "n_labelled": 3, "status": "compared", "barrier_model_ev": 0.424,
+           "barrier_dft_ev": 0.566, "barrier_diff_ev": -0.142, "barrier_reverse_model_ev": 0.606,
+           "barrier_reverse_dft_ev": 0.664, "barrier_reverse_diff_ev": -0.058}
+    record = {"data": {"file": "dft.extxyz", "frames_per_split": {"test": 3}, "split_compared": "test"},
+              "targets": DFT_TARGETS, "models": {"v2": {"spec": "m.model", "frames": None, "neb": [hop]}}}
+    text = "\n".join(_dft_section(record))
+    assert "| neb_x | v2 | 0.424 / 0.606 | 0.566 / 0.664 | -0.142 / -0.058 |" in text

@@ -384,15 +384,21 @@ def _dft_section(dft: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {name} | {f['n_frames']} | " + " | ".join(_fmt(sl.get(el), 3) for el in ("Li", "P", "O", "N"))
                      + f" | {_fmt(fe.get('Li'), 0)} | {_fmt(f['forces_rmse_mev_ang'], 0)} | "
                      f"{_fmt(f['energy_rmse_offset_fitted_mev_atom'])} | {_fmt(f['stress_rmse_gpa'], 2)} |")
-    lines += ["", "| path | model | model barrier (eV) | PBE barrier (eV) | model − PBE (eV) |", "|---|---|---|---|---|"]
+    lines += ["", "Barriers forward (from the first image) / reverse (from the last); they differ where the end points do.",
+              "", "| path | model | model barrier (eV) | PBE barrier (eV) | model − PBE (eV) |", "|---|---|---|---|---|"]
     for name, rec in dft["models"].items():
         for n in rec["neb"]:
             if n["status"] != "compared":
                 lines.append(f"| {n['path']} | {name} | – | PBE labels {n['n_labelled']}/{n['n_images']} images | – |")
             else:
-                lines.append(f"| {n['path']} | {name} | {n['barrier_model_ev']:.3f} | {n['barrier_dft_ev']:.3f} | "
-                             f"{n['barrier_diff_ev']:+.3f} |")
+                lines.append(f"| {n['path']} | {name} | {_both(n, 'model')} | {_both(n, 'dft')} | {_both(n, 'diff', '+.3f')} |")
     return lines + [""]
+
+
+def _both(record: dict[str, Any], which: str, fmt: str = ".3f") -> str:
+    """``forward / reverse`` barrier of a Li-hop record (the reverse one only where it was computed)."""
+    forward, reverse = record[f"barrier_{which}_ev"], record.get(f"barrier_reverse_{which}_ev")
+    return f"{forward:{fmt}}" if reverse is None else f"{forward:{fmt}} / {reverse:{fmt}}"
 
 
 def write_model_card(path: str | os.PathLike, manifest: dict[str, Any], config: BundledConfig,

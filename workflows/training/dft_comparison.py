@@ -46,8 +46,10 @@ def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | o
     -------
     dict
         ``status`` (``compared`` or ``incomplete``), ``n_images``, ``n_labelled``; when compared also
-        ``barrier_model_ev``, ``barrier_dft_ev``, ``barrier_diff_ev``, ``delta_e_model_ev``, ``delta_e_dft_ev``
-        and both energy profiles (eV, relative to the first image).
+        ``barrier_model_ev``, ``barrier_dft_ev``, ``barrier_diff_ev`` (forward: highest image − first image),
+        the same from the last image (``barrier_reverse_*``: an asymmetric path, whose end points differ by
+        ``delta_e_*``, has two barriers, and a model can match one and miss the other), ``delta_e_model_ev``,
+        ``delta_e_dft_ev`` and both energy profiles (eV, relative to the first image).
     """
     from ase.io import read
 
@@ -69,9 +71,12 @@ def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | o
     dft_e = [float(labelled[i].info["REF_energy"]) for i in ids]
     rel_m = [e - model_e[0] for e in model_e]
     rel_d = [e - dft_e[0] for e in dft_e]
+    rev_m, rev_d = max(rel_m) - rel_m[-1], max(rel_d) - rel_d[-1]
     return {**out, "status": "compared", "barrier_model_ev": max(rel_m), "barrier_dft_ev": max(rel_d),
-            "barrier_diff_ev": max(rel_m) - max(rel_d), "delta_e_model_ev": rel_m[-1], "delta_e_dft_ev": rel_d[-1],
-            "profile_model_ev": rel_m, "profile_dft_ev": rel_d}
+            "barrier_diff_ev": max(rel_m) - max(rel_d), "barrier_reverse_model_ev": rev_m,
+            "barrier_reverse_dft_ev": rev_d, "barrier_reverse_diff_ev": rev_m - rev_d,
+            "delta_e_model_ev": rel_m[-1], "delta_e_dft_ev": rel_d[-1], "profile_model_ev": rel_m,
+            "profile_dft_ev": rel_d}
 
 
 def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs: list[str | os.PathLike], *,
