@@ -384,7 +384,8 @@ def _dft_section(dft: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {name} | {f['n_frames']} | " + " | ".join(_fmt(sl.get(el), 3) for el in ("Li", "P", "O", "N"))
                      + f" | {_fmt(fe.get('Li'), 0)} | {_fmt(f['forces_rmse_mev_ang'], 0)} | "
                      f"{_fmt(f['energy_rmse_offset_fitted_mev_atom'])} | {_fmt(f['stress_rmse_gpa'], 2)} |")
-    lines += ["", "Barriers forward (from the first image) / reverse (from the last); they differ where the end points do.",
+    lines += ["", "Barriers forward (from the first image) / reverse (from the last); they differ where the end points "
+              "do.",
               "", "| path | model | model barrier (eV) | PBE barrier (eV) | model − PBE (eV) |", "|---|---|---|---|---|"]
     for name, rec in dft["models"].items():
         for n in rec["neb"]:

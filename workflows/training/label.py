@@ -29,8 +29,8 @@ from ...structures.io import atomic_path, write_json
 from ..potentials.factory import check_coverage
 from ..provenance import provenance, utc_now
 
-__all__ = ["REF_KEYS", "frame_id", "select_frames", "label_frames", "read_failed", "read_labelled", "dataset_card", "check_labelled",
-           "isolated_atom_energies"]
+__all__ = ["REF_KEYS", "frame_id", "select_frames", "label_frames", "read_failed", "read_labelled", "dataset_card",
+           "check_labelled", "isolated_atom_energies"]
 
 logger = logging.getLogger(__name__)
 
