@@ -86,3 +86,40 @@ def test_the_card_states_forward_and_reverse_barriers():
               "targets": DFT_TARGETS, "models": {"v2": {"spec": "m.model", "frames": None, "neb": [hop]}}}
     text = "\n".join(_dft_section(record))
     assert "| neb_x | v2 | 0.424 / 0.606 | 0.566 / 0.664 | -0.142 / -0.058 |" in text
+
+
+def test_a_sevennet_spec_runs_through_its_teacher_and_is_closed(tmp_path, tiny, monkeypatch):
+    from ase.calculators.calculator import Calculator, all_changes
+
+    import tfbsim.workflows.training.sevennet as sevennet
+
+    made = []
+
+    class StandIn(Calculator):  # the SevenNet worker, here the tiny model with forces ×0.5
+        implemented_properties = ["energy", "forces", "stress"]
+
+        def __init__(self, model, *, device, threads):
+            super().__init__()
+            self.model, self.closed = model, False
+            made.append(self)
+
+        def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            probe = atoms.copy()
+            probe.calc = tiny
+            self.results = {"energy": probe.get_potential_energy(), "forces": 0.5 * probe.get_forces(),
+                            "stress": probe.get_stress()}
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(sevennet, "SevennetTeacher", StandIn)
+    rng = np.random.default_rng(3)
+    frames = [_label(_cell(rng), tiny) for _ in range(3)]
+    for a in frames:
+        a.info["split"] = "test"
+    write(tmp_path / "dft.extxyz", frames, format="extxyz")
+    out = compare_to_dft({"teacher": "sevennet:7net-toy"}, tmp_path / "dft.extxyz", [])
+    slopes = out["models"]["teacher"]["frames"]["force_slope_per_element"]
+    assert all(s == pytest.approx(0.5, abs=1e-6) for s in slopes.values())  # the stand-in's forces, not the spec's
+    assert [m.model for m in made] == ["7net-toy"] and made[0].closed

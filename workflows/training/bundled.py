@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 class DftCheckConfig(StrictModel):
     """The model card's comparison against DFT (:func:`~tfbsim.workflows.training.dft_comparison.compare_to_dft`).
 
-    ``compare_with`` names the models shown beside the new one (e.g. ``{"v1": "bundled-v1"}``).
+    ``compare_with`` names the models shown beside the new one (e.g. ``{"v1": "bundled-v1"}``; a teacher as
+    ``sevennet:7net-l3i5``).
     """
 
     dft_data: Path = Path("workflows/training/datasets/pbe-v1/pbe.extxyz")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ase import Atoms
+from ase.calculators.calculator import Calculator
 
 from .evaluate import evaluate_errors
 from .label import frame_id, read_labelled
@@ -38,9 +39,9 @@ DFT_TARGETS = {"s_li": (0.95, 1.05), "forces_rmse_li_mev_ang": 100.0, "forces_rm
                "neb_barrier_abs_diff_ev": 0.05}
 
 
-def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | os.PathLike, *,
+def neb_barrier_comparison(model: str | Calculator, dft_frames: list[Atoms], neb_dir: str | os.PathLike, *,
                            dtype: str = "float64") -> dict[str, Any]:
-    """Barrier of ``model`` and of DFT along the images of one Li-hop path (see module docstring).
+    """Barrier of ``model`` (a factory spec, or a calculator) and of DFT along the images of one Li-hop path.
 
     Returns
     -------
@@ -62,7 +63,7 @@ def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | o
     out: dict[str, Any] = {"path": Path(neb_dir).name, "n_images": len(images), "n_labelled": n_labelled}
     if n_labelled < len(images):
         return {**out, "status": "incomplete"}
-    calc = load_potential(model, device="cpu", dtype=dtype)
+    calc = model if isinstance(model, Calculator) else load_potential(model, device="cpu", dtype=dtype)
     model_e = []
     for atoms in images:
         probe = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
@@ -79,6 +80,13 @@ def neb_barrier_comparison(model: str, dft_frames: list[Atoms], neb_dir: str | o
             "profile_dft_ev": rel_d}
 
 
+def _sevennet(spec: str) -> Calculator:
+    """A SevenNet model (``sevennet:<model>``) in its own environment, one thread (it shares the cores)."""
+    from .sevennet import SevennetTeacher
+
+    return SevennetTeacher(spec.split(":", 1)[1], device="cpu", threads=1)
+
+
 def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs: list[str | os.PathLike], *,
                    split: str = "test", progress: bool = False) -> dict[str, Any]:
     """Every model against the DFT ``split`` frames and the Li-hop paths (module docstring).
@@ -86,7 +94,9 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     Parameters
     ----------
     models
-        ``{name: factory spec}``, e.g. ``{"v2": "model.model", "v1": "bundled-v1"}``.
+        ``{name: spec}``: a factory spec (evaluated in float64), e.g. ``{"v2": "model.model",
+        "v1": "bundled-v1"}``, or ``sevennet:<model>`` (e.g. the teacher ``sevennet:7net-l3i5``, run in its own environment, float32:
+        see :mod:`~tfbsim.workflows.training.sevennet`).
     dft_data
         Labelled DFT extxyz with ``info["split"]``.
     neb_dirs
@@ -114,10 +124,15 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     out["data"]["n_frames_scored"] = len(scored)
     out["data"]["left_out_of_frame_metrics"] = f"config_type {_PATH_TYPES}*: Li-hop images (barriers only)"
     for name, spec in models.items():
-        errors = evaluate_errors(spec, scored, progress=progress) if scored else None
-        if errors is not None:
-            errors.pop("parity")
-        neb = [neb_barrier_comparison(spec, frames, d) for d in neb_dirs]
+        model = _sevennet(spec) if spec.startswith("sevennet:") else spec
+        try:
+            errors = evaluate_errors(model, scored, progress=progress) if scored else None
+            if errors is not None:
+                errors.pop("parity")
+            neb = [neb_barrier_comparison(model, frames, d) for d in neb_dirs]
+        finally:
+            if isinstance(model, Calculator):
+                model.close()
         out["models"][name] = {"spec": spec, "frames": errors, "neb": neb}
         if errors is not None:
             logger.info("%s vs DFT (%d %s frames): s_Li %.3f, F RMSE %.0f meV/Å", name, errors["n_frames"], split,

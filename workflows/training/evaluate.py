@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms, units
+from ase.calculators.calculator import Calculator
 
 from ..potentials.factory import check_coverage, load_potential
 from .label import read_labelled
@@ -60,7 +61,7 @@ def per_element_shift(composition: np.ndarray, diff_ev: np.ndarray) -> tuple[np.
 
 
 def evaluate_errors(
-    model: str | os.PathLike,
+    model: str | os.PathLike | Calculator,
     data: str | os.PathLike | list[Atoms],
     *,
     device: str = "cpu",
@@ -73,7 +74,8 @@ def evaluate_errors(
     Parameters
     ----------
     model
-        Model spec for the potential factory (usually a file path).
+        Model spec for the potential factory (usually a file path), or a calculator (used as it is:
+        ``device`` and ``dtype`` do not apply).
     data
         Labelled extxyz file or frames.
     device, dtype
@@ -100,7 +102,7 @@ def evaluate_errors(
         if not frames:
             raise ConfigError(f"no frame has split={split!r}; label frames made by `tfbsim train dft-frames`, "
                               "or leave the split filter out")
-    calc = load_potential(str(model), device=device, dtype=dtype)
+    calc = model if isinstance(model, Calculator) else load_potential(str(model), device=device, dtype=dtype)
     de: dict[str, list] = defaultdict(list)
     df: dict[str, list] = defaultdict(list)
     ds: dict[str, list] = defaultdict(list)
