@@ -63,8 +63,10 @@ pbe-data: setup
 	for c in li2po2n li3po4; do $(VENV)/bin/tfbsim train label $(PBE_DIR)/neb_$$c/images.extxyz \
 		-o $(PBE_DIR)/pbe.extxyz --method cp2k --threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) \
 		--timeout-s 5400 || exit 1; done
-	# held-out LiPON frames first (the card's s_Li), then the training frames (fine-tuning), then the rest
-	for sel in "--only split=test --only config_type=lipon_*" "--only split=train" ""; do \
+	# training LiPON frames (the fine-tuning can start at min_dft_frames), held-out LiPON frames (the card's s_Li),
+	# the other training frames (crystals, contact), then the rest
+	for sel in "--only split=train --only config_type=lipon_*" "--only split=test --only config_type=lipon_*" \
+		"--only split=train" ""; do \
 		$(VENV)/bin/tfbsim train label $(PBE_DIR)/frames.extxyz -o $(PBE_DIR)/pbe.extxyz --method cp2k $$sel \
 		--threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) --timeout-s 5400 || exit 1; done
 
