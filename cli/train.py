@@ -113,22 +113,32 @@ def train_cp2k_check_cmd(
     index: Annotated[int, typer.Option("--index", help="Which frame of the file.")] = 0,
     cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of the production Cp2kSettings.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Only these variants (repeatable): "
+                                                         "cutoff_800Ry, TZV2P.")] = None,
+    base_labels: Annotated[Optional[Path], typer.Option("--base-labels", help="Labelled dataset holding the frame "
+                                                        "at the production settings: its labels are the base.")] = None,
 ) -> None:
     """Basis/cutoff check on one frame: the production CP2K settings against 800 Ry and TZV2P (resumable)."""
     from ..structures.io import read_structure, write_json
     from ..workflows.config import load_config
     from ..workflows.provenance import provenance, utc_now
     from ..workflows.training.cp2k import Cp2kSettings, cp2k_version
-    from ..workflows.training.cp2k_convergence import convergence_check
+    from ..errors import ConfigError
+    from ..workflows.training.cp2k_convergence import DEFAULT_VARIANTS, convergence_check, labelled_point
 
     if output.suffix != ".json":
-        from ..errors import ConfigError
-
         raise ConfigError(f"{output}: the report must end in .json")
+    unknown = sorted(set(variant or []) - set(DEFAULT_VARIANTS))
+    if unknown:
+        raise ConfigError(f"--variant {', '.join(unknown)}: unknown; choose from {', '.join(DEFAULT_VARIANTS)}")
+    variants = {k: v for k, v in DEFAULT_VARIANTS.items() if not variant or k in variant}
     settings = load_config(cp2k_config, Cp2kSettings, {"threads": threads})
     atoms = read_structure(frames, index=index)
+    base_point = labelled_point(atoms, base_labels, settings) if base_labels is not None else None
     started = utc_now()
-    report = convergence_check(atoms, settings, cache=output.with_suffix(".points"))
+    report = convergence_check(atoms, settings, variants, cache=output.with_suffix(".points"), base_point=base_point)
+    if base_labels is not None:
+        report["base"]["labels_from"] = str(base_labels)
     report["provenance"] = provenance(config=settings, started_utc=started, extra={"code": cp2k_version(settings),
                                                                                   "frame": f"{frames}@{index}"})
     write_json(output, report)

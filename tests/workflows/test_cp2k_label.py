@@ -168,6 +168,43 @@ def test_convergence_check_compares_levels_and_resumes(tmp_path, monkeypatch):
     assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 3  # resumed
 
 
+def test_convergence_check_takes_its_base_from_the_labelled_dataset(tmp_path, monkeypatch):
+    from ase.io import write
+
+    import tfbsim.workflows.training.cp2k_convergence as conv
+    from tfbsim.workflows.training.cp2k import Cp2kSettings
+    from tfbsim.workflows.training.label import frame_id
+
+    calls = []
+
+    def fake(atoms, settings):  # the variant's forces are 5 % stronger than the dataset's
+        calls.append(settings.spec())
+        return {"energy": -2.0, "forces": 1.05 * np.arange(9.0).reshape(3, 3), "stress": np.full(6, 0.01),
+                "scf_steps": 10, "wall_s": 1.0}
+
+    monkeypatch.setattr(conv, "cp2k_single_point", fake)
+    atoms = Atoms("Li2O", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]], cell=[5, 5, 5], pbc=True)
+    labelled = atoms.copy()
+    labelled.info.update(REF_energy=-1.0, REF_stress=np.zeros(6), frame_id=frame_id(atoms), label_wall_s=7.0)
+    labelled.arrays["REF_forces"] = np.arange(9.0).reshape(3, 3)
+    write(tmp_path / "d.extxyz", [labelled], format="extxyz")
+    card = tmp_path / "d.extxyz.card.json"
+    card.write_text(json.dumps({"teacher": {"settings": Cp2kSettings().level_of_theory()}}))
+
+    base = conv.labelled_point(atoms, tmp_path / "d.extxyz", Cp2kSettings())
+    report = conv.convergence_check(atoms, variants={"TZV2P": conv.DEFAULT_VARIANTS["TZV2P"]}, base_point=base)
+    assert len(calls) == 1 and "TZV2P" in calls[0]  # the base was not computed again
+    row = report["variants"]["TZV2P"]
+    assert row["s_li"] == pytest.approx(1 / 1.05, rel=1e-4) and row["energy_diff_mev_atom"] == pytest.approx(1000 / 3)
+    assert report["base"]["wall_s"] == 7.0
+    with pytest.raises(ConfigError, match="cutoff_ry"):  # labelled at another cutoff
+        conv.labelled_point(atoms, tmp_path / "d.extxyz", Cp2kSettings(cutoff_ry=400))
+    other = atoms.copy()
+    other.positions[0, 0] += 0.1
+    with pytest.raises(ConfigError, match="no labels of this frame"):
+        conv.labelled_point(other, tmp_path / "d.extxyz", Cp2kSettings())
+
+
 @needs_cp2k
 def test_live_scf_starts_from_the_previous_frame_when_the_atoms_match():
     def dimer(x):

@@ -20,7 +20,7 @@ from ase.units import GPa
 
 from .cp2k import Cp2kSettings, cp2k_single_point
 
-__all__ = ["convergence_check", "DEFAULT_VARIANTS"]
+__all__ = ["convergence_check", "labelled_point", "DEFAULT_VARIANTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,45 @@ def _point(atoms: Atoms, settings: Cp2kSettings, cache: Path | None, name: str) 
     return result
 
 
+def labelled_point(atoms: Atoms, labelled: str | Path, settings: Cp2kSettings) -> dict[str, Any]:
+    """The production labels of ``atoms`` from a labelled dataset, as a base point (no second CP2K run).
+
+    The dataset's card must record ``settings``' level of theory, and the frame must be in it (matched by
+    :func:`~tfbsim.workflows.training.label.frame_id`); otherwise :class:`~tfbsim.errors.ConfigError`.
+    """
+    import json
+
+    from ...errors import ConfigError
+    from .label import frame_id, read_labelled
+
+    labelled = Path(labelled)
+    card = labelled.with_name(labelled.name + ".card.json")
+    recorded = json.loads(card.read_text()).get("teacher", {}).get("settings") if card.is_file() else None
+    if recorded is None:
+        raise ConfigError(f"{labelled}: no card with CP2K settings ({card.name}); label the frame with "
+                          "`tfbsim train label --method cp2k`, or leave --base-labels out")
+    differ = [k for k, v in settings.level_of_theory().items() if k in recorded and recorded[k] != v]
+    if differ:
+        raise ConfigError(f"{labelled} was labelled at other settings ({', '.join(differ)}) than the base of this "
+                          "check; give the same --cp2k-config, or leave --base-labels out")
+    key = frame_id(atoms)
+    for frame in read_labelled(labelled):
+        if frame.info.get("frame_id") == key:
+            return {"energy": float(frame.info["REF_energy"]), "forces": np.asarray(frame.arrays["REF_forces"]),
+                    "stress": np.asarray(frame.info["REF_stress"]),
+                    "wall_s": float(frame.info.get("label_wall_s", 0.0)), "scf_steps": None}
+    raise ConfigError(f"{labelled} has no labels of this frame (frame_id {key}); label it first, or leave "
+                      "--base-labels out")
+
+
 def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
                       variants: dict[str, dict[str, Any]] | None = None,
-                      cache: str | Path | None = None) -> dict[str, Any]:
+                      cache: str | Path | None = None, *,
+                      base_point: dict[str, Any] | None = None) -> dict[str, Any]:
     """Label ``atoms`` at ``base`` and each variant (settings overrides); compare every variant to ``base``.
+
+    ``base_point`` (from :func:`labelled_point`) stands for the base run when the frame is already labelled at
+    the production settings.
 
     Returns
     -------
@@ -75,7 +110,7 @@ def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
     variants = variants or DEFAULT_VARIANTS
     symbols = np.array(atoms.get_chemical_symbols())
     cache = None if cache is None else Path(cache)
-    ref = _point(atoms, base, cache, "base")
+    ref = base_point if base_point is not None else _point(atoms, base, cache, "base")
     logger.info("convergence check: base %s done in %.0f s", base.spec(), ref["wall_s"])
     report: dict[str, Any] = {"n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
                               "base": {"spec": base.spec(), "wall_s": round(ref["wall_s"], 1),
