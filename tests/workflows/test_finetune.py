@@ -96,3 +96,26 @@ def test_finetune_trains_on_the_train_split_only_and_moves_the_e0s(tmp_path, tin
     with pytest.raises(ConfigError, match=r"11 frames of split 'train' are labelled; fine-tuning needs at least 20"):
         finetune_on_dft(tiny_mace_path, None, tmp_path / "ft2", cfg.model_copy(update={"min_dft_frames": 20}))
     assert not (tmp_path / "ft2").exists()
+
+
+def test_training_frames_weight_dft_and_shift_replay(tiny):
+    from tfbsim.workflows.training.finetune import training_frames
+
+    rng = np.random.default_rng(5)
+    dft, replay = _frames(rng, 3, tiny), _frames(rng, 6, tiny)
+    for a in replay:
+        a.info["config_type"] = "md"
+    offsets = {"Li": 1.5, "O": -2.0}
+    cfg = FinetuneConfig(replay_frames=4, dft_weight=5.0, dft_stress_weight=0.0)
+    out = training_frames(dft, replay, offsets, cfg)
+    assert len(out) == 7 and all(a.info["config_weight"] == 5.0 for a in out[:3])
+    assert all(a.info["config_stress_weight"] == 0.0 for a in out[:3])  # DFT stress left out of the loss
+    assert all("config_stress_weight" not in a.info for a in out[3:])  # the replay frames carry the stress
+    assert all(a.info["config_type"] == "replay_md" and a.info["config_weight"] == 1.0 for a in out[3:])
+    originals = {round(a.info["REF_energy"], 9): a for a in replay}
+    for a in out[3:]:  # each replay frame moved onto the DFT reference by its composition
+        shift = sum(offsets.get(s, 0.0) for s in a.get_chemical_symbols())
+        assert round(a.info["REF_energy"] - shift, 9) in originals
+    default = training_frames(dft, replay, offsets, FinetuneConfig(replay_frames=4))
+    assert all("config_stress_weight" not in a.info for a in default)  # weight 1: mace's default, not written
+    assert [a.info["REF_energy"] for a in default] == [a.info["REF_energy"] for a in out]  # same seeded draw
