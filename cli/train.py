@@ -114,11 +114,11 @@ def train_cp2k_check_cmd(
     cp2k_config: Annotated[Optional[Path], typer.Option("--cp2k-config", help="YAML of the production Cp2kSettings.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", help="OpenMP threads per CP2K process.")] = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Only these variants (repeatable): "
-                                                         "cutoff_800Ry, TZV2P.")] = None,
+                                                         "cutoff_800Ry, TZV2P, DZVP-UZH.")] = None,
     base_labels: Annotated[Optional[Path], typer.Option("--base-labels", help="Labelled dataset holding the frame "
                                                         "at the production settings: its labels are the base.")] = None,
 ) -> None:
-    """Basis/cutoff check on one frame: the production CP2K settings against 800 Ry and TZV2P (resumable)."""
+    """Basis/cutoff check on one frame: the production CP2K settings against 800 Ry, TZV2P and DZVP-UZH (resumable)."""
     from ..structures.io import read_structure, write_json
     from ..workflows.config import load_config
     from ..workflows.provenance import provenance, utc_now

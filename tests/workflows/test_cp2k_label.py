@@ -164,8 +164,9 @@ def test_convergence_check_compares_levels_and_resumes(tmp_path, monkeypatch):
     report = conv.convergence_check(atoms, cache=tmp_path / "points")
     assert report["variants"]["cutoff_800Ry"]["s_li"] == pytest.approx(1 / 1.02, rel=1e-4)
     assert report["variants"]["TZV2P"]["s_li"] == pytest.approx(1 / 1.05, rel=1e-4)
-    assert len(calls) == 3
-    assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 3  # resumed
+    assert report["variants"]["DZVP-UZH"]["s_li"] == pytest.approx(1.0, rel=1e-4)
+    assert len(calls) == 4
+    assert conv.convergence_check(atoms, cache=tmp_path / "points") == report and len(calls) == 4  # resumed
 
 
 def test_convergence_check_takes_its_base_from_the_labelled_dataset(tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
     "cutoff_800Ry": {"cutoff_ry": 800.0, "rel_cutoff_ry": 80.0},
     "TZV2P": {"basis": "TZV2P-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
+    # the double-zeta set of TZV2P's family: is a cheaper basis closer to TZV2P than the production one?
+    "DZVP-UZH": {"basis": "DZVP-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
 }
 
 
