@@ -86,6 +86,8 @@ def test_the_card_states_forward_and_reverse_barriers():
               "targets": DFT_TARGETS, "models": {"v2": {"spec": "m.model", "frames": None, "neb": [hop]}}}
     text = "\n".join(_dft_section(record))
     assert "| neb_x | v2 | 0.424 / 0.606 | 0.566 / 0.664 | -0.142 / -0.058 |" in text
+    record["data"]["level_of_theory"] = "cp2k:PBE/DZVP-MOLOPT-SR-GTH/GTH-PBE/600Ry/kG"
+    assert "`dft.extxyz` (cp2k:PBE/DZVP-MOLOPT-SR-GTH/GTH-PBE/600Ry/kG): 3 test" in "\n".join(_dft_section(record))
 
 
 def test_a_sevennet_spec_runs_through_its_teacher_and_is_closed(tmp_path, tiny, monkeypatch):
@@ -119,7 +121,9 @@ def test_a_sevennet_spec_runs_through_its_teacher_and_is_closed(tmp_path, tiny, 
     for a in frames:
         a.info["split"] = "test"
     write(tmp_path / "dft.extxyz", frames, format="extxyz")
+    (tmp_path / "dft.extxyz.card.json").write_text('{"teacher": {"spec": "cp2k:toy"}}')
     out = compare_to_dft({"teacher": "sevennet:7net-toy"}, tmp_path / "dft.extxyz", [])
+    assert out["data"]["level_of_theory"] == "cp2k:toy"  # from the dataset's card
     slopes = out["models"]["teacher"]["frames"]["force_slope_per_element"]
     assert all(s == pytest.approx(0.5, abs=1e-6) for s in slopes.values())  # the stand-in's forces, not the spec's
     assert [m.model for m in made] == ["7net-toy"] and made[0].closed

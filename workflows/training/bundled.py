@@ -368,7 +368,9 @@ def _dft_section(dft: dict[str, Any] | None) -> list[str]:
     tg = dft["targets"]
     counts = dft["data"]["frames_per_split"]
     lines = ["## Against PBE (CP2K): held-out DFT frames and Li-hop barriers",
-             f"`{dft['data']['file']}`: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+             f"`{dft['data']['file']}`"
+             + (f" ({dft['data']['level_of_theory']})" if dft["data"].get("level_of_theory") else "") + ": "
+             + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
              + f" frames labelled; compared on split `{dft['data']['split_compared']}` (never trained on), the Li-hop "
              "images left out of the frame metrics (relaxed with v1: its forces there are ~0 by construction). Targets: "
              f"s_Li {tg['s_li'][0]}–{tg['s_li'][1]}, Li force RMSE ≤ {tg['forces_rmse_li_mev_ang']:g} meV/Å, all "

@@ -80,6 +80,14 @@ def neb_barrier_comparison(model: str | Calculator, dft_frames: list[Atoms], neb
             "profile_dft_ev": rel_d}
 
 
+def _level_of_theory(dft_data: Path) -> str | None:
+    """The labelling method as the dataset's card names it (``cp2k:PBE/DZVP-MOLOPT-SR-GTH/GTH-PBE/600Ry/kG``)."""
+    import json
+
+    card = dft_data.with_name(dft_data.name + ".card.json")
+    return json.loads(card.read_text()).get("teacher", {}).get("spec") if card.is_file() else None
+
+
 def _sevennet(spec: str) -> Calculator:
     """A SevenNet model (``sevennet:<model>``) in its own environment, one thread (it shares the cores)."""
     from .sevennet import SevennetTeacher
@@ -95,8 +103,8 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     ----------
     models
         ``{name: spec}``: a factory spec (evaluated in float64), e.g. ``{"v2": "model.model",
-        "v1": "bundled-v1"}``, or ``sevennet:<model>`` (e.g. the teacher ``sevennet:7net-l3i5``, run in its own environment, float32:
-        see :mod:`~tfbsim.workflows.training.sevennet`).
+        "v1": "bundled-v1"}``, or ``sevennet:<model>`` (e.g. the teacher ``sevennet:7net-l3i5``, run in its own
+        environment, float32: see :mod:`~tfbsim.workflows.training.sevennet`).
     dft_data
         Labelled DFT extxyz with ``info["split"]``.
     neb_dirs
@@ -105,8 +113,8 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     Returns
     -------
     dict
-        ``data`` (file, frames per split), ``targets``, and per model: ``frames`` (errors on the split: counts,
-        RMSEs, ``force_slope_per_element``, ``forces_rmse_mev_ang_per_element``,
+        ``data`` (file, level of theory from its card, frames per split), ``targets``, and per model:
+        ``frames`` (errors on the split: counts, RMSEs, ``force_slope_per_element``, ``forces_rmse_mev_ang_per_element``,
         ``energy_rmse_offset_fitted_mev_atom``, ``per_config_type``) and ``neb`` (one record per path).
     """
     frames = read_labelled(dft_data)
@@ -117,6 +125,7 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     from ..potentials.mace_backend import sha256_file
 
     out: dict[str, Any] = {"data": {"file": str(dft_data), "sha256": sha256_file(Path(dft_data)),
+                                    "level_of_theory": _level_of_theory(Path(dft_data)),
                                     "frames_per_split": splits, "split_compared": split},
                            "targets": DFT_TARGETS, "models": {}}
     scored = [a for a in frames if not str(a.info.get("config_type", "")).startswith(_PATH_TYPES)
