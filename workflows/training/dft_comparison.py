@@ -114,8 +114,9 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     -------
     dict
         ``data`` (file, level of theory from its card, frames per split), ``targets``, and per model:
-        ``frames`` (errors on the split: counts, RMSEs, ``force_slope_per_element``, ``forces_rmse_mev_ang_per_element``,
-        ``energy_rmse_offset_fitted_mev_atom``, ``per_config_type``) and ``neb`` (one record per path).
+        ``frames`` (errors on the split: counts, RMSEs, ``force_slope_per_element``,
+        ``forces_rmse_mev_ang_per_element``, ``energy_rmse_offset_fitted_mev_atom``, ``per_config_type``) and
+        ``neb`` (one record per path).
     """
     frames = read_labelled(dft_data)
     splits: dict[str, int] = {}
