@@ -248,6 +248,17 @@ def train_evaluate_cmd(
               f"F RMSE {errors['forces_rmse_mev_ang']:.0f} meV/Å")
 
 
+def _barrier_line(n: dict) -> str:
+    """One Li-hop record of ``compare-dft`` as text."""
+    if n["status"] == "incomplete":
+        return f"{n['path']}: PBE {n['n_labelled']}/{n['n_images']}"
+    rev = "barrier_reverse_model_ev" in n
+    model = f"{n['barrier_model_ev']:.3f}" + (f"/{n['barrier_reverse_model_ev']:.3f}" if rev else "")
+    dft = f"{n['barrier_dft_ev']:.3f}" + (f"/{n['barrier_reverse_dft_ev']:.3f}" if rev else "")
+    images = f", images {n['images_compared']}" if n["status"] == "partial" else ""
+    return f"{n['path']} {model} vs PBE {dft} eV ({'forward/reverse' if rev else 'forward'}{images})"
+
+
 @train_app.command("compare-dft")
 def train_compare_dft_cmd(
     ctx: typer.Context,
@@ -256,9 +267,15 @@ def train_compare_dft_cmd(
         "workflows/training/datasets/pbe-v1/pbe.extxyz"),
     neb: Annotated[Optional[list[Path]], typer.Option("--neb", help="Li-hop folder with images.extxyz (repeatable).")] = None,
     split: Annotated[str, typer.Option("--split", help="Frames compared (never trained on).")] = "test",
+    partial_paths: Annotated[bool, typer.Option("--partial-paths", help="Compare a Li-hop path on its labelled "
+                                                "images when only some are (first image required).")] = False,
     json_out: JsonOpt = None,
 ) -> None:
-    """Models against held-out DFT frames (s_X, force/energy/stress RMSE) and Li-hop barriers on the same images."""
+    """Models against held-out DFT frames (s_X, force/energy/stress RMSE) and Li-hop barriers on the same images.
+
+    A model is a factory spec, ``sevennet:<model>`` or ``labels:<file>`` (another level of theory's labels of the
+    same frames).
+    """
     from ..errors import ConfigError
     from ..workflows.training.dft_comparison import compare_to_dft
 
@@ -273,14 +290,15 @@ def train_compare_dft_cmd(
     for d in neb or []:
         if not (d / "images.extxyz").is_file():
             raise ConfigError(f"--neb {d}: no images.extxyz there; make the path with `tfbsim neb`")
-    result = compare_to_dft(named, data, list(neb or []), split=split, progress=not _quiet(ctx))
+    for name, spec in named.items():
+        if spec.startswith("labels:") and not Path(spec.split(":", 1)[1]).is_file():
+            raise ConfigError(f"model {name}={spec}: no such labelled file")
+    result = compare_to_dft(named, data, list(neb or []), split=split, partial_paths=partial_paths,
+                            progress=not _quiet(ctx))
     _write_json(json_out, result)
     for name, rec in result["models"].items():
         f = rec["frames"]
-        barriers = "; ".join(f"{n['path']} {n['barrier_model_ev']:.3f}/{n['barrier_reverse_model_ev']:.3f} vs PBE "
-                             f"{n['barrier_dft_ev']:.3f}/{n['barrier_reverse_dft_ev']:.3f} eV (forward/reverse)"
-                             if n["status"] == "compared" else f"{n['path']}: PBE {n['n_labelled']}/{n['n_images']}"
-                             for n in rec["neb"])
+        barriers = "; ".join(_barrier_line(n) for n in rec["neb"])
         line = (f"{name}: no {split} frames" if f is None else
                 f"{name}: {f['n_frames']} {split} frames, s_Li {f['force_slope_per_element'].get('Li', float('nan')):.3f}, "
                 f"F RMSE {f['forces_rmse_mev_ang']:.0f} meV/Å (Li {f['forces_rmse_mev_ang_per_element'].get('Li', float('nan')):.0f})")

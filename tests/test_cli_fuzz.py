@@ -120,6 +120,8 @@ CASES = [
                  id="train-evaluate-truncated"),
     ("train-label-only-nomatch", "train label {d}/cu.extxyz -o {d}/l.extxyz --teacher emt --only split=test",
      "split=test"),
+    ("train-compare-dft-labels", "train compare-dft a=labels:{d}/nope.extxyz --data {d}/cu.extxyz --json {d}/o.json",
+     "nope.extxyz"),
     ("train-cp2k-check-variant", "train cp2k-check {d}/cu.extxyz -o {d}/c.json --variant TZV3P", "TZV3P"),
     ("train-cp2k-check-base", "train cp2k-check {d}/cu.extxyz -o {d}/c.json --base-labels {d}/cu.extxyz", "card"),
     ("train-label-only-syntax", "train label {d}/cu.extxyz -o {d}/l.extxyz --teacher emt --only split", "KEY=GLOB"),

@@ -127,3 +127,55 @@ def test_a_sevennet_spec_runs_through_its_teacher_and_is_closed(tmp_path, tiny, 
     slopes = out["models"]["teacher"]["frames"]["force_slope_per_element"]
     assert all(s == pytest.approx(0.5, abs=1e-6) for s in slopes.values())  # the stand-in's forces, not the spec's
     assert [m.model for m in made] == ["7net-toy"] and made[0].closed
+
+
+def test_one_level_of_theory_against_another_on_a_partly_labelled_path(tmp_path, tiny):
+    from ase.calculators.calculator import CalculatorError
+
+    from tfbsim.workflows.training.dft_comparison import LabelledFrames
+
+    rng = np.random.default_rng(7)
+    write(tmp_path / "frames.extxyz", [_cell(rng) for _ in range(3)])  # as labelling reads them
+    frames = read(tmp_path / "frames.extxyz", index=":")
+    (tmp_path / "neb").mkdir()
+    write(tmp_path / "neb" / "images.extxyz", [_cell(np.random.default_rng(2), shift=0.2 * k) for k in range(5)])
+    images = read(tmp_path / "neb" / "images.extxyz", index=":")
+    bump_a = [0.0, 0.2, 0.5, 0.3, 0.1]  # level A: the production labels, every image
+    bump_b = [0.0, 0.0, 0.4, 0.0, 0.3]  # level B: the expensive check, images 0, 2, 4 only
+    a = [_label(f, tiny) for f in frames] + [_label(im, tiny, extra_ev=b) for im, b in zip(images, bump_a, strict=True)]
+    b = [_label(f, tiny, force_scale=0.9) for f in frames]
+    b += [_label(images[k], tiny, force_scale=0.9, extra_ev=bump_b[k]) for k in (0, 2, 4)]
+    for x in a + b:
+        x.info["split"] = "test"
+    for x in a[3:] + b[3:]:
+        x.info["config_type"] = "neb_toy"
+    write(tmp_path / "a.extxyz", a, format="extxyz")
+    write(tmp_path / "b.extxyz", b, format="extxyz")
+
+    spec = f"labels:{tmp_path / 'a.extxyz'}"
+    out = compare_to_dft({"A": spec}, tmp_path / "b.extxyz", [tmp_path / "neb"], partial_paths=True)
+    rec = out["models"]["A"]
+    assert all(s == pytest.approx(1 / 0.9, abs=1e-6) for s in rec["frames"]["force_slope_per_element"].values())
+    neb = rec["neb"][0]
+    model = [0.0]
+    for im in (images[2], images[4]):
+        pa, p0 = im.copy(), images[0].copy()
+        pa.calc = p0.calc = tiny
+        model.append(pa.get_potential_energy() - p0.get_potential_energy())
+    a_rel = [m + bump_a[k] for m, k in zip(model, (0, 2, 4), strict=True)]  # A's energies on the images B holds
+    b_rel = [m + bump_b[k] for m, k in zip(model, (0, 2, 4), strict=True)]
+    assert neb["status"] == "partial" and neb["images_compared"] == [0, 2, 4]
+    assert neb["barrier_model_ev"] == pytest.approx(max(a_rel), abs=1e-5)
+    assert neb["barrier_dft_ev"] == pytest.approx(max(b_rel), abs=1e-5)
+    assert neb["barrier_reverse_dft_ev"] == pytest.approx(max(b_rel) - b_rel[-1], abs=1e-5)
+    complete_only = compare_to_dft({"A": spec}, tmp_path / "b.extxyz", [tmp_path / "neb"])
+    assert complete_only["models"]["A"]["neb"][0]["status"] == "incomplete"  # the default wants every image
+
+    write(tmp_path / "b2.extxyz", b[:3] + b[3:5], format="extxyz")  # images 0 and 2: no reverse barrier
+    short = neb_barrier_comparison(LabelledFrames(tmp_path / "a.extxyz"), read(tmp_path / "b2.extxyz", index=":"),
+                                   tmp_path / "neb", partial=True)
+    assert short["images_compared"] == [0, 2] and "barrier_reverse_dft_ev" not in short
+    probe = _cell(np.random.default_rng(99))
+    probe.calc = LabelledFrames(tmp_path / "b.extxyz")
+    with pytest.raises(CalculatorError, match="no labels of this frame"):
+        probe.get_potential_energy()

@@ -21,13 +21,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, CalculatorError, all_changes
 
 from .evaluate import evaluate_errors
 from .label import frame_id, read_labelled
 
-__all__ = ["neb_barrier_comparison", "compare_to_dft", "DFT_TARGETS"]
+__all__ = ["neb_barrier_comparison", "compare_to_dft", "LabelledFrames", "DFT_TARGETS"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,53 @@ DFT_TARGETS = {"s_li": (0.95, 1.05), "forces_rmse_li_mev_ang": 100.0, "forces_rm
                "neb_barrier_abs_diff_ev": 0.05}
 
 
+class LabelledFrames(Calculator):
+    """The labels of a dataset as a calculator: a frame's ``REF_energy``/``REF_forces``/``REF_stress``.
+
+    Lets one level of theory stand as a "model" against another on the same frames (spec ``labels:<file>``,
+    e.g. the production DZVP labels against the TZV2P ones). Frames are matched by
+    :func:`~tfbsim.workflows.training.label.frame_id`; one the file does not hold is an error.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        self.path = Path(path)
+        self._labels = {frame_id(a): a for a in read_labelled(self.path)}  # as read: the precision of the file
+        self.parameters["spec"] = f"labels:{self.path}"
+
+    def calculate(self, atoms: Atoms | None = None, properties: list[str] | None = None,
+                  system_changes: list[str] = all_changes) -> None:
+        """Look the frame up (ASE's calculator interface)."""
+        super().calculate(atoms, properties, system_changes)
+        key = frame_id(self.atoms)
+        frame = self._labels.get(key)
+        if frame is None:
+            raise CalculatorError(f"{self.path} has no labels of this frame (frame_id {key}); label it there, or "
+                                  "compare on the frames both files hold")
+        energy = float(frame.info["REF_energy"])
+        self.results = {"energy": energy, "free_energy": energy, "forces": np.asarray(frame.arrays["REF_forces"])}
+        if "REF_stress" in frame.info:
+            self.results["stress"] = np.asarray(frame.info["REF_stress"])
+
+    def close(self) -> None:
+        """Nothing to release (the same interface as the SevenNet worker)."""
+
+
 def neb_barrier_comparison(model: str | Calculator, dft_frames: list[Atoms], neb_dir: str | os.PathLike, *,
-                           dtype: str = "float64") -> dict[str, Any]:
+                           dtype: str = "float64", partial: bool = False) -> dict[str, Any]:
     """Barrier of ``model`` (a factory spec, or a calculator) and of DFT along the images of one Li-hop path.
+
+    ``partial``: compare on the labelled images only, provided the first one and at least one more are
+    labelled (status ``partial``, ``images_compared``) — for an expensive check level that labels the end
+    points and the highest image. The barrier is then the highest *labelled* image; the reverse barrier is
+    given only where the last image is labelled.
 
     Returns
     -------
     dict
-        ``status`` (``compared`` or ``incomplete``), ``n_images``, ``n_labelled``; when compared also
+        ``status`` (``compared``, ``partial`` or ``incomplete``), ``n_images``, ``n_labelled``; when compared also
         ``barrier_model_ev``, ``barrier_dft_ev``, ``barrier_diff_ev`` (forward: highest image − first image),
         the same from the last image (``barrier_reverse_*``: an asymmetric path, whose end points differ by
         ``delta_e_*``, has two barriers, and a model can match one and miss the other), ``delta_e_model_ev``,
@@ -59,25 +99,31 @@ def neb_barrier_comparison(model: str | Calculator, dft_frames: list[Atoms], neb
     images = read(Path(neb_dir) / "images.extxyz", index=":")
     labelled = {a.info.get("frame_id"): a for a in dft_frames}
     ids = [frame_id(a) for a in images]
-    n_labelled = sum(i in labelled for i in ids)
-    out: dict[str, Any] = {"path": Path(neb_dir).name, "n_images": len(images), "n_labelled": n_labelled}
-    if n_labelled < len(images):
+    use = [k for k, i in enumerate(ids) if i in labelled]
+    out: dict[str, Any] = {"path": Path(neb_dir).name, "n_images": len(images), "n_labelled": len(use)}
+    complete = len(use) == len(images)
+    if not complete and not (partial and use[:1] == [0] and len(use) >= 2):
         return {**out, "status": "incomplete"}
     calc = model if isinstance(model, Calculator) else load_potential(model, device="cpu", dtype=dtype)
     model_e = []
-    for atoms in images:
+    for k in use:
+        atoms = images[k]
         probe = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         probe.calc = calc
         model_e.append(probe.get_potential_energy())
-    dft_e = [float(labelled[i].info["REF_energy"]) for i in ids]
+    dft_e = [float(labelled[ids[k]].info["REF_energy"]) for k in use]
     rel_m = [e - model_e[0] for e in model_e]
     rel_d = [e - dft_e[0] for e in dft_e]
-    rev_m, rev_d = max(rel_m) - rel_m[-1], max(rel_d) - rel_d[-1]
-    return {**out, "status": "compared", "barrier_model_ev": max(rel_m), "barrier_dft_ev": max(rel_d),
-            "barrier_diff_ev": max(rel_m) - max(rel_d), "barrier_reverse_model_ev": rev_m,
-            "barrier_reverse_dft_ev": rev_d, "barrier_reverse_diff_ev": rev_m - rev_d,
-            "delta_e_model_ev": rel_m[-1], "delta_e_dft_ev": rel_d[-1], "profile_model_ev": rel_m,
-            "profile_dft_ev": rel_d}
+    record = {**out, "status": "compared" if complete else "partial", "barrier_model_ev": max(rel_m),
+              "barrier_dft_ev": max(rel_d), "barrier_diff_ev": max(rel_m) - max(rel_d),
+              "profile_model_ev": rel_m, "profile_dft_ev": rel_d}
+    if not complete:
+        record["images_compared"] = use
+    if use[-1] == len(images) - 1:
+        rev_m, rev_d = max(rel_m) - rel_m[-1], max(rel_d) - rel_d[-1]
+        record.update(barrier_reverse_model_ev=rev_m, barrier_reverse_dft_ev=rev_d,
+                      barrier_reverse_diff_ev=rev_m - rev_d, delta_e_model_ev=rel_m[-1], delta_e_dft_ev=rel_d[-1])
+    return record
 
 
 def _level_of_theory(dft_data: Path) -> str | None:
@@ -96,7 +142,7 @@ def _sevennet(spec: str) -> Calculator:
 
 
 def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs: list[str | os.PathLike], *,
-                   split: str = "test", progress: bool = False) -> dict[str, Any]:
+                   split: str = "test", partial_paths: bool = False, progress: bool = False) -> dict[str, Any]:
     """Every model against the DFT ``split`` frames and the Li-hop paths (module docstring).
 
     Parameters
@@ -104,11 +150,14 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     models
         ``{name: spec}``: a factory spec (evaluated in float64), e.g. ``{"v2": "model.model",
         "v1": "bundled-v1"}``, or ``sevennet:<model>`` (e.g. the teacher ``sevennet:7net-l3i5``, run in its own
-        environment, float32: see :mod:`~tfbsim.workflows.training.sevennet`).
+        environment, float32: see :mod:`~tfbsim.workflows.training.sevennet`), or ``labels:<file>`` (another
+        dataset's labels of the same frames: :class:`LabelledFrames`).
     dft_data
         Labelled DFT extxyz with ``info["split"]``.
     neb_dirs
         Folders with ``images.extxyz`` of Li-hop paths.
+    partial_paths
+        Compare a path whose DFT labels cover only some images (see :func:`neb_barrier_comparison`).
 
     Returns
     -------
@@ -134,12 +183,13 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     out["data"]["n_frames_scored"] = len(scored)
     out["data"]["left_out_of_frame_metrics"] = f"config_type {_PATH_TYPES}*: Li-hop images (barriers only)"
     for name, spec in models.items():
-        model = _sevennet(spec) if spec.startswith("sevennet:") else spec
+        model = (_sevennet(spec) if spec.startswith("sevennet:") else
+                 LabelledFrames(spec.split(":", 1)[1]) if spec.startswith("labels:") else spec)
         try:
             errors = evaluate_errors(model, scored, progress=progress) if scored else None
             if errors is not None:
                 errors.pop("parity")
-            neb = [neb_barrier_comparison(model, frames, d) for d in neb_dirs]
+            neb = [neb_barrier_comparison(model, frames, d, partial=partial_paths) for d in neb_dirs]
         finally:
             if isinstance(model, Calculator):
                 model.close()
