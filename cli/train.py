@@ -117,6 +117,8 @@ def train_cp2k_check_cmd(
                                                          "cutoff_800Ry, TZV2P, DZVP-UZH.")] = None,
     base_labels: Annotated[Optional[Path], typer.Option("--base-labels", help="Labelled dataset holding the frame "
                                                         "at the production settings: its labels are the base.")] = None,
+    models: Annotated[Optional[list[str]], typer.Option("--model", help="Score NAME=SPEC against every level "
+                                                        "(repeatable; sevennet:<model> too).")] = None,
 ) -> None:
     """Basis/cutoff check on one frame: the production CP2K settings against 800 Ry, TZV2P and DZVP-UZH (resumable)."""
     from ..structures.io import read_structure, write_json
@@ -136,7 +138,9 @@ def train_cp2k_check_cmd(
     atoms = read_structure(frames, index=index)
     base_point = labelled_point(atoms, base_labels, settings) if base_labels is not None else None
     started = utc_now()
-    report = convergence_check(atoms, settings, variants, cache=output.with_suffix(".points"), base_point=base_point)
+    named = dict(item.split("=", 1) if "=" in item else (item, item) for item in models or [])
+    report = convergence_check(atoms, settings, variants, cache=output.with_suffix(".points"), base_point=base_point,
+                               models=named or None)
     if base_labels is not None:
         report["base"]["labels_from"] = str(base_labels)
     report["provenance"] = provenance(config=settings, started_utc=started, extra={"code": cp2k_version(settings),

@@ -244,3 +244,34 @@ def test_labels_of_another_level_of_theory_are_not_appended(tmp_path):
     # how the frames are computed (threads, timeout, wavefunction reuse) is not the level of theory
     faster = FAST.model_copy(update={"threads": 2, "timeout_s": 100.0, "reuse_wavefunction": False})
     assert label_frames(frames, Cp2kCalculator(faster), out)["n_labelled"] == 1
+
+
+def test_convergence_check_scores_models_against_every_level(tmp_path, monkeypatch):
+    import tfbsim.workflows.training.cp2k_convergence as conv
+    import tfbsim.workflows.training.dft_comparison as comparison
+
+    base_forces = np.array([[0.3, -0.2, 0.1], [-0.5, 0.4, 0.2], [0.2, -0.2, -0.3]])
+
+    def fake(atoms, settings):  # TZV2P forces 5 % weaker than the production ones
+        scale = 1 / 1.05 if "TZV2P" in settings.basis else 1.0
+        return {"energy": -1.0, "forces": scale * base_forces, "stress": np.zeros(6), "scf_steps": 10, "wall_s": 1.0}
+
+    class Half(Calculator):  # a "model" whose forces are half the production ones, pressure 1 GPa
+        implemented_properties = ["energy", "forces", "stress"]
+        closed = False
+
+        def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.results = {"energy": 0.0, "forces": 0.5 * base_forces, "stress": np.array([-1, -1, -1, 0, 0, 0]) * GPa}
+
+        def close(self):
+            Half.closed = True
+
+    monkeypatch.setattr(conv, "cp2k_single_point", fake)
+    monkeypatch.setattr(comparison, "comparison_model", lambda spec: Half())
+    atoms = Atoms("Li2O", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]], cell=[5, 5, 5], pbc=True)
+    report = conv.convergence_check(atoms, variants={"TZV2P": conv.DEFAULT_VARIANTS["TZV2P"]}, models={"m": "x"})
+    scores = report["models"]["m"]
+    assert scores["base"]["force_slope_per_element"] == {"Li": 0.5, "O": 0.5}
+    assert scores["TZV2P"]["force_slope_per_element"]["Li"] == pytest.approx(0.5 * 1.05, abs=1e-4)
+    assert scores["base"]["pressure_diff_gpa"] == pytest.approx(1.0) and Half.closed

@@ -95,12 +95,14 @@ def labelled_point(atoms: Atoms, labelled: str | Path, settings: Cp2kSettings) -
 
 def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
                       variants: dict[str, dict[str, Any]] | None = None,
-                      cache: str | Path | None = None, *,
-                      base_point: dict[str, Any] | None = None) -> dict[str, Any]:
+                      cache: str | Path | None = None, *, base_point: dict[str, Any] | None = None,
+                      models: dict[str, str] | None = None) -> dict[str, Any]:
     """Label ``atoms`` at ``base`` and each variant (settings overrides); compare every variant to ``base``.
 
     ``base_point`` (from :func:`labelled_point`) stands for the base run when the frame is already labelled at
-    the production settings.
+    the production settings. ``models`` (``{name: spec}``, specs as
+    :func:`~tfbsim.workflows.training.dft_comparison.comparison_model` takes them) are scored against every
+    level: does a model's agreement with "DFT" depend on the basis the DFT used? (``report["models"]``)
 
     Returns
     -------
@@ -117,9 +119,50 @@ def convergence_check(atoms: Atoms, base: Cp2kSettings | None = None,
     report: dict[str, Any] = {"n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
                               "base": {"spec": base.spec(), "wall_s": round(ref["wall_s"], 1),
                                        "scf_steps": ref["scf_steps"]}, "variants": {}}
+    levels = {"base": ref}
     for name, update in variants.items():
         settings = base.model_copy(update=update)
-        other = _point(atoms, settings, cache, name)
+        other = levels[name] = _point(atoms, settings, cache, name)
         report["variants"][name] = {"spec": settings.spec(), **_compare(ref, other, symbols)}
         logger.info("convergence check: %s done (%s)", name, report["variants"][name])
+    if models:
+        report["models"] = {name: _score_model(atoms, spec, levels, symbols) for name, spec in models.items()}
     return report
+
+
+def _score_model(atoms: Atoms, spec: str, levels: dict[str, dict[str, Any]],
+                 symbols: np.ndarray) -> dict[str, Any]:
+    """Force slope (model against level) and force RMSE per element, and the pressure difference, per level."""
+    from ase.calculators.calculator import Calculator
+
+    from .dft_comparison import comparison_model
+
+    model = comparison_model(spec)
+    calc = model if isinstance(model, Calculator) else _factory(model)
+    try:
+        probe = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+        probe.calc = calc
+        forces, stress = probe.get_forces(), probe.get_stress(voigt=True)
+    finally:
+        if isinstance(model, Calculator):
+            model.close()
+    out: dict[str, Any] = {"spec": spec}
+    for level, point in levels.items():
+        ref = point["forces"]
+        rmse = round(float(np.sqrt(((forces - ref) ** 2).mean())) * 1000, 1)
+        row: dict[str, Any] = {"forces_rmse_mev_ang": rmse, "force_slope_per_element": {},
+                               "forces_rmse_per_element_mev_ang": {}}
+        for el in sorted(set(symbols)):
+            f, r = forces[symbols == el].ravel(), ref[symbols == el].ravel()
+            row["force_slope_per_element"][el] = round(float(f @ r / (r @ r)), 4)
+            row["forces_rmse_per_element_mev_ang"][el] = round(float(np.sqrt(((f - r) ** 2).mean())) * 1000, 1)
+        if "stress" in point:
+            row["pressure_diff_gpa"] = round(float(-(stress[:3] - point["stress"][:3]).mean() / GPa), 3)
+        out[level] = row
+    return out
+
+
+def _factory(spec: str):
+    from ..potentials.factory import load_potential
+
+    return load_potential(spec, device="cpu", dtype="float64")

@@ -28,7 +28,7 @@ from ase.calculators.calculator import Calculator, CalculatorError, all_changes
 from .evaluate import evaluate_errors
 from .label import frame_id, read_labelled
 
-__all__ = ["neb_barrier_comparison", "compare_to_dft", "LabelledFrames", "DFT_TARGETS"]
+__all__ = ["neb_barrier_comparison", "compare_to_dft", "comparison_model", "LabelledFrames", "DFT_TARGETS"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +134,19 @@ def _level_of_theory(dft_data: Path) -> str | None:
     return json.loads(card.read_text()).get("teacher", {}).get("spec") if card.is_file() else None
 
 
-def _sevennet(spec: str) -> Calculator:
-    """A SevenNet model (``sevennet:<model>``) in its own environment, one thread (it shares the cores)."""
-    from .sevennet import SevennetTeacher
+def comparison_model(spec: str) -> str | Calculator:
+    """What a comparison evaluates for ``spec``; a calculator returned here is the caller's to ``close()``.
 
-    return SevennetTeacher(spec.split(":", 1)[1], device="cpu", threads=1)
+    ``sevennet:<model>`` → its worker (own environment, one thread), ``labels:<file>`` →
+    :class:`LabelledFrames`, anything else → the spec itself (the factory loads it).
+    """
+    if spec.startswith("sevennet:"):
+        from .sevennet import SevennetTeacher
+
+        return SevennetTeacher(spec.split(":", 1)[1], device="cpu", threads=1)
+    if spec.startswith("labels:"):
+        return LabelledFrames(spec.split(":", 1)[1])
+    return spec
 
 
 def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs: list[str | os.PathLike], *,
@@ -183,8 +191,7 @@ def compare_to_dft(models: dict[str, str], dft_data: str | os.PathLike, neb_dirs
     out["data"]["n_frames_scored"] = len(scored)
     out["data"]["left_out_of_frame_metrics"] = f"config_type {_PATH_TYPES}*: Li-hop images (barriers only)"
     for name, spec in models.items():
-        model = (_sevennet(spec) if spec.startswith("sevennet:") else
-                 LabelledFrames(spec.split(":", 1)[1]) if spec.startswith("labels:") else spec)
+        model = comparison_model(spec)
         try:
             errors = evaluate_errors(model, scored, progress=progress) if scored else None
             if errors is not None:
