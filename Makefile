@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.tfbsim-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow test-all bench model model-v2 pbe-data sevenn-env clean help
+.PHONY: setup demo test test-slow test-all bench model model-v2 pbe-data pbe-basis-check sevenn-env clean help
 
 help:
 	@echo "make demo       build -> MD -> analysis on the bundled model; report in $(DEMO_OUT)/"
@@ -21,6 +21,7 @@ help:
 	@echo "make model      re-create the bundled MACE model (hours on 2 CPU cores)"
 	@echo "make model-v2   the v2 candidate: SevenNet-l3i5 distillation + PBE fine-tuning (needs sevenn-env, pbe-data)"
 	@echo "make pbe-data   PBE (CP2K) labels of the DFT frames, resumable (hours; needs apt-get install cp2k)"
+	@echo "make pbe-basis-check  the cutoff/basis check of the PBE labels (800 Ry, TZV2P; hours, resumable)"
 	@echo "make sevenn-env the separate environment of the SevenNet teacher ($(SEVENN_VENV))"
 
 $(PY):
@@ -79,6 +80,18 @@ $(SEVENN_STAMP):
 	$(SEVENN_VENV)/bin/python -m pip install -q sevenn==0.13.0
 	@touch $(SEVENN_STAMP)
 sevenn-env: $(SEVENN_STAMP)
+
+# The basis/cutoff check of pbe-v1 (README "Cutoff and basis"): one frame at 800 Ry, TZV2P and DZVP-UZH with the
+# models scored against each level; a held-out frame at TZV2P; tzv2p/: the Li-hop end points and saddles and
+# another held-out frame at TZV2P.
+pbe-basis-check: setup $(SEVENN_STAMP)
+	$(VENV)/bin/tfbsim train cp2k-check $(PBE_DIR)/frames.extxyz --index 12 -o $(PBE_DIR)/convergence.json \
+		--threads $(CP2K_THREADS) --model v1=bundled-v1 --model teacher=sevennet:7net-l3i5
+	$(VENV)/bin/tfbsim train cp2k-check $(PBE_DIR)/pbe.extxyz --index 24 --base-labels $(PBE_DIR)/pbe.extxyz \
+		--variant TZV2P -o $(PBE_DIR)/convergence_TZV2P_pbe-24.json --threads $(CP2K_THREADS) \
+		--model v1=bundled-v1 --model teacher=sevennet:7net-l3i5
+	$(VENV)/bin/tfbsim train label $(PBE_DIR)/tzv2p/frames.extxyz -o $(PBE_DIR)/tzv2p/pbe.extxyz --method cp2k \
+		--cp2k-config $(PBE_DIR)/tzv2p/cp2k.yaml --threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) --timeout-s 9000
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache build dist *.egg-info
