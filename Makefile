@@ -57,18 +57,21 @@ model: setup
 PBE_DIR      ?= workflows/training/datasets/pbe-v1
 CP2K_THREADS ?= 1
 CP2K_WORKERS ?= 1
+# another level of theory (a YAML of Cp2kSettings, e.g. $(PBE_DIR)/tzv2p/cp2k.yaml) labels into another PBE_DIR
+PBE_CP2K_CONFIG ?=
+CP2K_CONFIG_ARG := $(if $(PBE_CP2K_CONFIG),--cp2k-config $(PBE_CP2K_CONFIG))
 pbe-data: setup
 	@test -f $(PBE_DIR)/frames.extxyz || $(VENV)/bin/tfbsim train dft-frames -o $(PBE_DIR)/frames.extxyz
 	@for c in li3po4 li2po2n; do test -f $(PBE_DIR)/neb_$$c/neb.json || \
 		$(VENV)/bin/tfbsim neb $$c --out $(PBE_DIR)/neb_$$c --images 5 --device cpu --dtype float64 || exit 1; done
 	for c in li2po2n li3po4; do $(VENV)/bin/tfbsim train label $(PBE_DIR)/neb_$$c/images.extxyz \
-		-o $(PBE_DIR)/pbe.extxyz --method cp2k --threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) \
+		-o $(PBE_DIR)/pbe.extxyz --method cp2k $(CP2K_CONFIG_ARG) --threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) \
 		--timeout-s 5400 || exit 1; done
 	# training LiPON frames (the fine-tuning can start at min_dft_frames), held-out LiPON frames (the card's s_Li),
 	# the other training frames (crystals, contact), then the rest
 	for sel in "--only split=train --only config_type=lipon_*" "--only split=test --only config_type=lipon_*" \
 		"--only split=train" ""; do \
-		$(VENV)/bin/tfbsim train label $(PBE_DIR)/frames.extxyz -o $(PBE_DIR)/pbe.extxyz --method cp2k $$sel \
+		$(VENV)/bin/tfbsim train label $(PBE_DIR)/frames.extxyz -o $(PBE_DIR)/pbe.extxyz --method cp2k $(CP2K_CONFIG_ARG) $$sel \
 		--threads $(CP2K_THREADS) --workers $(CP2K_WORKERS) --timeout-s 5400 || exit 1; done
 
 SEVENN_VENV ?= .venv-sevenn
