@@ -85,7 +85,7 @@ def labelled_point(atoms: Atoms, labelled: str | Path, settings: Cp2kSettings) -
                           "check; give the same --cp2k-config, or leave --base-labels out")
     key = frame_id(atoms)
     for frame in read_labelled(labelled):
-        if frame.info.get("frame_id") == key:
+        if frame_id(frame) == key:  # as read, like ``atoms``: the precision of the files
             return {"energy": float(frame.info["REF_energy"]), "forces": np.asarray(frame.arrays["REF_forces"]),
                     "stress": np.asarray(frame.info["REF_stress"]),
                     "wall_s": float(frame.info.get("label_wall_s", 0.0)), "scf_steps": None}
