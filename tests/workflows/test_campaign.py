@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _campaign_util import write_tiny_campaign
-
 from tfbsim.analysis.h5md import read_h5md_frames, read_h5md_info
 from tfbsim.analysis.transport import fit_arrhenius
 from tfbsim.cli import app
+from tfbsim.errors import TrajectoryError
 from tfbsim.structures.io import read_json, read_structure
 from tfbsim.workflows.campaigns.config import load_campaign
+from tfbsim.workflows.campaigns.resultsdb import ResultsDB
 from tfbsim.workflows.campaigns.tasks import expand_campaign
 from tfbsim.workflows.campaigns.worker import run_campaign_task
-from tfbsim.workflows.campaigns.resultsdb import ResultsDB
 
 
 def _json(path: Path) -> dict:
@@ -54,6 +54,20 @@ def _leftovers(pid: int, folder: Path) -> list[str]:
                 continue
             found += [f"pid {proc.name}: {t}" for t in targets if t.startswith(str(folder))]
     return found
+
+
+def _last_step(path: Path, wait_s: float = 20.0) -> int:
+    """Last frame of an interrupted trajectory. A killed worker's HDF5 file lock can outlast the moment its
+    process stops being listed in /proc (its descriptors are released while it exits): wait that out, but a
+    file still locked after ``wait_s`` means a writer is alive."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return int(read_h5md_info(path).steps.max())
+        except TrajectoryError as exc:
+            if "unable to lock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _log_steps(path: Path) -> list[int]:
@@ -94,7 +108,7 @@ def test_local_campaign_survives_a_killed_driver(tmp_path, tiny_mace_path, cli_r
     assert _leftovers(driver.pid, cfg.directory) == [], "interchange or workers outlived the killed driver"
     # the state the kill left (the workers died with the driver, so it is frozen now)
     done = [k for k, t in tasks.items() if _json(t.dir / "summary.json").get("status") == "completed"]
-    cut = {k: (s, read_h5md_info(s / "traj.h5md").steps.max()) for k, t in tasks.items()
+    cut = {k: (s, _last_step(s / "traj.h5md")) for k, t in tasks.items()
            if k not in done and (s := _interrupted_stage(t.dir))}
     assert done and cut, "the kill must leave finished and interrupted tasks"
     before = {k: ((tasks[k].dir / "summary.json").read_text(),

@@ -81,10 +81,23 @@ class LocalExecutorConfig(StrictModel):
     threads_per_task
         Threads of each task (the potential's torch intra-op threads); ``workers × threads_per_task``
         should not exceed the number of cores.
+    heartbeat_period_s, heartbeat_threshold_s
+        Parsl heartbeats between the interchange and the worker pool (s). A pool that hears nothing for
+        ``heartbeat_threshold_s`` exits, and the driver starts a new one for the waiting tasks; a killed
+        driver stops its pool at once through :mod:`~tfbsim.workflows.campaigns.parsl_guard`, so a long
+        threshold costs nothing and keeps a busy machine from losing its pool.
     """
 
     workers: int = Field(2, ge=1, le=1024)
     threads_per_task: int = Field(1, ge=1, le=1024)
+    heartbeat_period_s: int = Field(10, ge=1)
+    heartbeat_threshold_s: int = Field(120, ge=2)
+
+    @model_validator(mode="after")
+    def _check_heartbeat(self) -> LocalExecutorConfig:
+        if self.heartbeat_threshold_s <= self.heartbeat_period_s:
+            raise ValueError("heartbeat_threshold_s must exceed heartbeat_period_s")
+        return self
 
 
 class SlurmSiteConfig(StrictModel):
@@ -319,6 +332,7 @@ def parsl_config(
     """
     from parsl.config import Config
     from parsl.executors import HighThroughputExecutor
+    from parsl.jobs.error_handlers import windowed_error_handler
 
     run_dir = str(Path(run_dir).resolve())
     if executor == "local":
@@ -331,10 +345,14 @@ def parsl_config(
             label=_LABEL, provider=provider, max_workers_per_node=local.workers,
             cores_per_worker=float(local.threads_per_task), encrypted=False, address="127.0.0.1",
             launch_cmd=_launch_cmd(sys.executable, os.getpid()), interchange_launch_cmd=_interchange_cmd(),
-            heartbeat_period=2, heartbeat_threshold=20, poll_period=10,
+            heartbeat_period=local.heartbeat_period_s, heartbeat_threshold=local.heartbeat_threshold_s,
+            poll_period=10, block_error_handler=windowed_error_handler,
         )
-        return Config(executors=[htex], run_dir=run_dir, strategy="none", initialize_logging=False,
-                      retries=1, retry_handler=retry_cost)
+        # "simple": a pool that ended while tasks wait (it lost its interchange, or was killed) is replaced
+        # at the next strategy pass; with no strategy the waiting tasks would wait for ever. The error
+        # handler gives up only when the last three pools all failed (a broken installation).
+        return Config(executors=[htex], run_dir=run_dir, strategy="simple", strategy_period=2, max_idletime=60,
+                      initialize_logging=False, retries=1, retry_handler=retry_cost)
     if executor == "slurm":
         if site is None:
             raise ConfigError("--executor slurm needs --site SITE.yaml (partition, account, walltime, ...)")
@@ -359,8 +377,6 @@ def parsl_config(
         if site.gpus_per_task:
             k = site.gpus_per_task
             accelerators = [",".join(str(g) for g in range(i * k, (i + 1) * k)) for i in range(per_node)]
-        from parsl.jobs.error_handlers import windowed_error_handler
-
         htex = HighThroughputExecutor(
             label=_LABEL, provider=provider, max_workers_per_node=per_node,
             cores_per_worker=float(site.cores_per_task), encrypted=False, address=site.address,
