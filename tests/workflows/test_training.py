@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.calculators.lj import LennardJones
 
 from tfbsim.errors import ConfigError
 from tfbsim.workflows.potentials.factory import load_potential
@@ -62,6 +65,38 @@ def test_labelling_resumes_and_drops_torn_frame(labelled, tmp_path):
     ids = [a.info["frame_id"] for a in read_labelled(copy)]
     assert len(ids) == len(set(ids)) == 20
     assert ids[0] == frame_id(_frames(1)[0])
+
+
+class _SlowLJ(LennardJones):
+    """A calculator for any element that takes a while (labellers overlap in time)."""
+
+    def calculate(self, *args, **kwargs):
+        time.sleep(0.05)
+        super().calculate(*args, **kwargs)
+
+
+def test_labellers_sharing_one_output_write_each_frame_once(tmp_path):
+    """Two labellers on overlapping selections append to one file: each frame once, the card counts all."""
+    frames = _frames(20)
+    out = tmp_path / "shared.extxyz"
+    start = threading.Barrier(2)
+    reports = {}
+
+    def run(name, part):
+        start.wait()
+        reports[name] = label_frames(part, _SlowLJ(), out)
+
+    threads = [threading.Thread(target=run, args=("a", frames[:12])),
+               threading.Thread(target=run, args=("b", frames[6:]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [a.info["frame_id"] for a in read_labelled(out)]
+    assert sorted(ids) == sorted(frame_id(a) for a in frames)  # all 20, none twice
+    assert reports["a"]["n_labelled"] + reports["b"]["n_labelled"] == 20
+    card = json.loads(out.with_name(out.name + ".card.json").read_text())
+    assert sum(card["frames_per_config_type"].values()) == 20
 
 
 def test_passes_over_selections_label_each_frame_once_in_the_chosen_order(labelled, tmp_path):

@@ -5,8 +5,9 @@ Output is extended XYZ in the keys mace_run_train reads: ``info["REF_energy"]`` 
 3-D periodic frames). Labelling is resumable: frames are identified by ``info["frame_id"]`` (a hash of
 species, positions and cell), frames already in the output are skipped, and each labelled frame is appended
 with one write, so an interrupted run loses at most the frame in progress (a torn last frame is dropped on
-resume). A dataset card (``<data>.card.json``) counts frames per ``config_type`` and element and records the
-teacher.
+resume). Labellers may share one output (two processes with other ``--only`` selections, or hosts on one file
+system): appends take an ``flock`` of ``<data>.lock`` and skip a frame another labeller wrote meanwhile. A
+dataset card (``<data>.card.json``) counts frames per ``config_type`` and element and records the teacher.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +109,55 @@ def _append(path: Path, atoms: Atoms) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+_FRAME_ID = re.compile(rb"\bframe_id=\"?([0-9A-Za-z_-]+)")
+
+
+class _SharedOutput:
+    """The output file of labellers that may run side by side (two processes, two hosts on one file system).
+
+    Every append, failure record and card update happens under an ``flock`` of ``<out>.lock``; before an
+    append, the bytes other processes added since this one last looked are scanned for ``frame_id`` s, and a
+    frame another labeller wrote meanwhile is not written twice.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from ..campaigns.locks import file_lock
+
+        self.path = path
+        self._lock = lambda: file_lock(path.with_name(path.name + ".lock"))
+        self._seen = 0
+        self._written: set[str] = set()
+
+    def _written_so_far(self) -> set[str]:
+        """Every ``frame_id`` in the file (only the bytes added since the last look are read)."""
+        if self.path.exists():
+            with open(self.path, "rb") as handle:
+                handle.seek(self._seen)
+                data = handle.read()
+            self._seen += len(data)
+            self._written |= {m.group(1).decode() for m in _FRAME_ID.finditer(data)}
+        return self._written
+
+    def append(self, fid: str, atoms: Atoms, card: Callable[[], Any] | None = None) -> bool:
+        """Append ``atoms`` unless ``fid`` was written by another labeller meanwhile; then ``card()``."""
+        with self._lock():
+            if fid in self._written_so_far():
+                logger.info("frame %s was labelled by another process meanwhile; not written twice", fid)
+                return False
+            _append(self.path, atoms)
+            if card is not None:
+                card()
+        return True
+
+    def record_failed(self, row: dict[str, Any]) -> None:
+        with self._lock():
+            _record_failed(self.path, row)
+
+    def card(self, make: Callable[[], Any]) -> Any:
+        with self._lock():
+            return make()
 
 
 def _failed_path(out_path: Path) -> Path:
@@ -258,21 +309,26 @@ def label_frames(
         status, payload = _label_one(item[1], this, max_force_ev_ang)
         return item[0], item[1], status, payload
 
+    shared = _SharedOutput(out_path)
+
+    def card() -> dict[str, Any]:
+        return dataset_card(out_path, teacher=probe, started_utc=started)
+
+    slow = workers == 1 and getattr(probe, "settings", None) is not None  # DFT: keep the card current
     bar = tqdm(total=len(todo), desc="labelling", unit="frame", disable=not progress)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for fid, atoms, status, payload in pool.map(work, todo):
             ctype = str(atoms.info.get("config_type", "unknown"))
             if status == "ok":
                 payload.info["frame_id"] = fid
-                _append(out_path, payload)
+                if not shared.append(fid, payload, card if slow else None):
+                    status = "elsewhere"
             else:
-                _record_failed(out_path, {"frame_id": fid, "config_type": ctype, "status": status,
-                                          "reason": payload, "utc": utc_now()})
+                shared.record_failed({"frame_id": fid, "config_type": ctype, "status": status,
+                                      "reason": payload, "utc": utc_now()})
                 logger.warning("frame %s (%s) %s: %s — recorded in %s, not kept", fid, ctype, status, payload,
                                _failed_path(out_path).name)
             counts[status] += 1
-            if status == "ok" and workers == 1 and getattr(probe, "settings", None) is not None:
-                dataset_card(out_path, teacher=probe, started_utc=started)  # a slow (DFT) run: keep the card current
             bar.update(1)
             n_done = sum(counts.values())
             elapsed = time.perf_counter() - t0
@@ -281,11 +337,12 @@ def label_frames(
                         elapsed, eta)
     bar.close()
     wall = time.perf_counter() - t0
-    card = dataset_card(out_path, teacher=probe, started_utc=started)
-    logger.info("labelled %d new frames (%d already there or recorded failed, %d rejected, %d failed) in %.1f s",
-                counts["ok"], n_skip, counts["rejected"], counts["failed"], wall)
-    return {"n_labelled": counts["ok"], "n_skipped": n_skip, "n_rejected": counts["rejected"],
-            "n_failed": counts["failed"], "wall_s": wall, "card": card}
+    card_now = shared.card(card)
+    logger.info("labelled %d new frames (%d already there or recorded failed, %d written meanwhile by another "
+                "labeller, %d rejected, %d failed) in %.1f s", counts["ok"], n_skip, counts["elsewhere"],
+                counts["rejected"], counts["failed"], wall)
+    return {"n_labelled": counts["ok"], "n_skipped": n_skip + counts["elsewhere"], "n_rejected": counts["rejected"],
+            "n_failed": counts["failed"], "wall_s": wall, "card": card_now}
 
 
 def _check_same_teacher(out_path: Path, teacher: Calculator) -> None:
