@@ -275,3 +275,45 @@ def test_convergence_check_scores_models_against_every_level(tmp_path, monkeypat
     assert scores["base"]["force_slope_per_element"] == {"Li": 0.5, "O": 0.5}
     assert scores["TZV2P"]["force_slope_per_element"]["Li"] == pytest.approx(0.5 * 1.05, abs=1e-4)
     assert scores["base"]["pressure_diff_gpa"] == pytest.approx(1.0) and Half.closed
+
+
+@needs_cp2k
+def test_a_killed_labeller_takes_its_solver_with_it(tmp_path):
+    """SIGKILL to the labelling process (a killed background job) must not leave CP2K running as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tfbsim.workflows.campaigns.parsl_guard import process_start_time
+
+    pidfile = tmp_path / "solver.pid"
+    fake = tmp_path / "fake-cp2k"  # stands in for the solver: records its pid, then runs "for an hour"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
+    fake.chmod(0o755)
+    script = (
+        "from ase import Atoms\n"
+        "from tfbsim.workflows.training.cp2k import Cp2kSettings, cp2k_single_point\n"
+        f"s = Cp2kSettings(executable={str(fake)!r}, cutoff_ry=250, rel_cutoff_ry=40, basis='SZV-MOLOPT-SR-GTH')\n"
+        "cp2k_single_point(Atoms('H2', positions=[[0, 0, 0], [0, 0, 0.74]], cell=[5, 5, 5], pbc=True), s)\n"
+    )
+    labeller = subprocess.Popen([sys.executable, "-c", script])
+    solver = None
+    try:
+        deadline = time.monotonic() + 120
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+            assert labeller.poll() is None, "the labeller ended before it started the solver"
+            time.sleep(0.1)
+        solver = int(pidfile.read_text())
+        labeller.kill()
+        labeller.wait()
+        deadline = time.monotonic() + 10
+        while process_start_time(solver) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process_start_time(solver) is None, "the solver outlived its killed labeller"
+    finally:
+        if labeller.poll() is None:
+            labeller.kill()
+        if solver is not None and process_start_time(solver) is not None:
+            os.kill(solver, signal.SIGKILL)

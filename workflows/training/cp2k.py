@@ -52,6 +52,31 @@ _ATOM_MULTIPLICITY = {"H": 2, "Li": 2, "C": 3, "N": 4, "O": 3, "F": 2, "Na": 2, 
                       "P": 4, "S": 3, "Cl": 2, "Co": 4}
 
 
+def _parent_death_signal() -> Any:
+    """A ``preexec_fn`` that makes the solver receive SIGKILL when the thread that started it dies (Linux).
+
+    A labeller killed with SIGTERM or SIGKILL has no chance to clean up; without this its CP2K process would
+    run on for up to an hour as an orphan, holding a core and writing nowhere. Elsewhere: ``None`` (no-op).
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+
+    return preexec
+
+
 class LabellingFailed(TfbsimError, RuntimeError):
     """One frame could not be labelled (SCF not converged, timeout, solver error): record it and skip it."""
 
@@ -378,7 +403,8 @@ def cp2k_single_point(atoms: Atoms, settings: Cp2kSettings, *, scratch: str | os
     env = dict(os.environ, OMP_NUM_THREADS=str(settings.threads))
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=settings.timeout_s)
+        proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=settings.timeout_s,
+                              preexec_fn=_parent_death_signal())  # noqa: PLW1509 - only prctl runs in the child
         text = (work / "frame.out").read_text(errors="replace") if (work / "frame.out").exists() else ""
         if proc.returncode != 0 and "SCF run NOT converged" not in text:
             tail = (proc.stderr or text)[-400:].strip().replace("\n", " | ")
