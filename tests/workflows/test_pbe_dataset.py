@@ -11,19 +11,29 @@ from ase.io import read
 
 from tfbsim.workflows.training.label import frame_id, read_labelled
 
-DATASET = Path(__file__).resolve().parents[2] / "workflows" / "training" / "datasets" / "pbe-v1"
+DATASETS = Path(__file__).resolve().parents[2] / "workflows" / "training" / "datasets"
+DATASET = DATASETS / "pbe-v1"
+#: every committed PBE dataset and its basis (pbe-tzv2p: the same frames at TZV2P, v2's fine-tuning set)
+BASES = {"pbe-v1": "DZVP-MOLOPT-SR-GTH", "pbe-tzv2p": "TZV2P-MOLOPT-PBE-GTH"}
 
 
-@pytest.fixture(scope="module")
-def sources():
-    frames = read(DATASET / "frames.extxyz", index=":")
-    for neb in sorted(DATASET.glob("neb_*/images.extxyz")):
+@pytest.fixture(scope="module", params=sorted(BASES))
+def dataset(request):
+    folder = DATASETS / request.param
+    frames = read(folder / "frames.extxyz", index=":")
+    for neb in sorted(folder.glob("neb_*/images.extxyz")):
         frames += read(neb, index=":")
-    return {frame_id(a): a for a in frames}
+    return folder, {frame_id(a): a for a in frames}
 
 
-def test_split_is_fixed_before_labelling_and_holds_out_a_quarter(sources):
-    frames = read(DATASET / "frames.extxyz", index=":")
+def test_both_datasets_label_the_same_frames_and_paths():
+    for name in ("frames.extxyz", "neb_li2po2n/images.extxyz", "neb_li3po4/images.extxyz"):
+        assert (DATASETS / "pbe-tzv2p" / name).read_bytes() == (DATASET / name).read_bytes(), name
+
+
+def test_split_is_fixed_before_labelling_and_holds_out_a_quarter(dataset):
+    folder, sources = dataset
+    frames = read(folder / "frames.extxyz", index=":")
     by_type: dict[str, Counter] = {}
     for a in frames:
         by_type.setdefault(a.info["config_type"], Counter())[a.info["split"]] += 1
@@ -37,8 +47,9 @@ def test_split_is_fixed_before_labelling_and_holds_out_a_quarter(sources):
     assert test >= 25 and len(sources) >= 100
 
 
-def test_every_label_comes_from_a_source_frame_with_the_same_split(sources):
-    labelled = read_labelled(DATASET / "pbe.extxyz")
+def test_every_label_comes_from_a_source_frame_with_the_same_split(dataset):
+    folder, sources = dataset
+    labelled = read_labelled(folder / "pbe.extxyz")
     ids = [a.info["frame_id"] for a in labelled]
     assert len(ids) == len(set(ids)), "a frame is labelled twice"
     for a in labelled:
@@ -48,15 +59,16 @@ def test_every_label_comes_from_a_source_frame_with_the_same_split(sources):
         assert len(a.arrays["REF_forces"]) == len(a) and len(a.info["REF_stress"]) == 6
 
 
-def test_card_counts_and_settings_match_the_file():
-    labelled = read_labelled(DATASET / "pbe.extxyz")
-    card = json.loads((DATASET / "pbe.extxyz.card.json").read_text())
+def test_card_counts_and_settings_match_the_file(dataset):
+    folder, _ = dataset
+    labelled = read_labelled(folder / "pbe.extxyz")
+    card = json.loads((folder / "pbe.extxyz.card.json").read_text())
     assert card["n_frames"] == len(labelled) and card["n_atoms"] == sum(len(a) for a in labelled)
     assert card["frames_per_split"] == dict(Counter(a.info["split"] for a in labelled))
     assert card["frames_per_config_type"] == dict(Counter(a.info["config_type"] for a in labelled))
-    settings = card["teacher"]["settings"]  # production level chosen by the cutoff check (README of the dataset)
+    settings = card["teacher"]["settings"]  # the level chosen by the cutoff and basis checks (pbe-v1's README)
     assert (settings["functional"], settings["basis"], settings["cutoff_ry"], settings["rel_cutoff_ry"]) == (
-        "PBE", "DZVP-MOLOPT-SR-GTH", 600.0, 60.0)
+        "PBE", BASES[folder.name], 600.0, 60.0)
 
 
 def test_committed_teacher_set_matches_its_card():
