@@ -133,6 +133,32 @@ class _Flaky(Calculator):
                         "stress": np.zeros(6)}
 
 
+class _DiesOnFourth(_Flaky):
+    """A DFT-like calculator (it has ``settings``) whose process is killed on the fourth frame."""
+
+    settings = Cp2kSettings()
+    calls = 0
+
+    def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+        type(self).calls += 1
+        if type(self).calls == 4:
+            raise KeyboardInterrupt  # the run stops here, as a killed background job does
+        super().calculate(atoms, properties, system_changes)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_dft_card_is_current_after_every_frame_when_the_run_dies(tmp_path, workers):
+    frames = [Atoms("H2", positions=[[x, 0, 0], [1, 0, 0]], cell=[5, 5, 5], pbc=True) for x in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    out = tmp_path / "d.extxyz"
+    _DiesOnFourth.calls = 0
+    with pytest.raises(KeyboardInterrupt):
+        label_frames(frames, _DiesOnFourth if workers > 1 else _DiesOnFourth(), out, workers=workers)
+    kept = read_labelled(out)
+    assert len(kept) >= 2
+    card = json.loads(out.with_name(out.name + ".card.json").read_text())
+    assert card["n_frames"] == len(kept)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_failed_frames_are_never_kept_and_retry_relabels_them(tmp_path, workers):
     frames = [Atoms("H2", positions=[[x, 0, 0], [1, 0, 0]], cell=[5, 5, 5], pbc=True) for x in (0.1, -0.2, 0.3, -0.4)]

@@ -314,7 +314,8 @@ def label_frames(
     def card() -> dict[str, Any]:
         return dataset_card(out_path, teacher=probe, started_utc=started)
 
-    slow = workers == 1 and getattr(probe, "settings", None) is not None  # DFT: keep the card current
+    # DFT (minutes a frame): keep the card current after every frame, so that a killed run leaves it right
+    slow = getattr(probe, "settings", None) is not None
     bar = tqdm(total=len(todo), desc="labelling", unit="frame", disable=not progress)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for fid, atoms, status, payload in pool.map(work, todo):
